@@ -1,0 +1,196 @@
+"""Turn the bytes of an image file into a normalised picture, or say precisely why not.
+
+A picture is an 8-bit BGR array in display orientation: EXIF orientation applied, alpha
+composited on white (what most exporters flatten onto), 16-bit and float scaled to 8-bit,
+gray/palette/CMYK expanded. JPEGs are decoded DCT-scaled (libjpeg's 1/2, 1/4, 1/8) so that a
+12 MP photo costs what a 0.2 MP one does; the features only need a few hundred pixels a side.
+
+This module takes bytes, never a path: cv2.imread segfaults on non-UTF-8 names and blocks on a
+FIFO (shared/research/reliability.md, section 5). Reading files safely is files.py's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from hashwatchd import formats
+from hashwatchd.errors import PhotoError
+
+#: The short side a DCT-scaled JPEG decode keeps at least. The features need 32 px;
+#: four times that keeps area resampling of resized and re-encoded copies in step.
+MIN_SIDE = 128
+
+DEFAULT_MAX_PIXELS = 250_000_000
+
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+#: libjpeg warnings that leave every pixel decoded (junk after the last scan).
+_BENIGN_JPEG_WARNINGS = (b"extraneous bytes before marker 0xd9",)
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """Decoded pixels (possibly DCT-reduced) plus the full displayed size and the format."""
+
+    bgr: np.ndarray
+    width: int
+    height: int
+    format: str
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode `data` or raise PhotoError with a stable code and a human detail."""
+    if not data:
+        raise PhotoError("empty", "the file is empty")
+    fmt = formats.sniff(data)
+    width, height = formats.dimensions(fmt, data)
+    if width * height > max_pixels:
+        raise PhotoError(
+            "too-large", f"too large: {width} x {height} pixels is over the limit of {max_pixels:,}"
+        )
+    try:
+        if fmt == "jpeg":
+            bgr = _decode_jpeg(data, min(width, height))
+        elif fmt == "heif":
+            bgr = _decode_heif(data)
+        else:
+            bgr = _decode_other(data, fmt)
+    except cv2.error as exc:
+        reason = str(exc).strip().splitlines()[-1][:200]
+        raise PhotoError("corrupt", f"the {fmt.upper()} decoder failed: {reason}") from None
+    h, w = bgr.shape[:2]
+    if (w > h) != (width > height) and width != height:
+        width, height = height, width  # rotated by its orientation tag
+    return Picture(bgr, width, height, fmt)
+
+
+def _decode_jpeg(data: bytes, short_side: int) -> np.ndarray:
+    flag = cv2.IMREAD_COLOR
+    for factor, reduced in _REDUCED:
+        if short_side // factor >= MIN_SIDE:
+            flag = reduced
+            break
+    with _stderr_lines() as lines:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    warnings = [w for w in lines if not any(b in w for b in _BENIGN_JPEG_WARNINGS)]
+    if bgr is None:
+        raise PhotoError("corrupt", "the JPEG decoder could not read it")
+    if warnings:
+        # libjpeg fills what it could not read with gray and only warns: that is not the photo.
+        text = warnings[0].decode("utf-8", "replace")
+        code = "truncated" if "Premature end" in text else "corrupt"
+        raise PhotoError(code, f"JPEG data is damaged ({text})")
+    return bgr
+
+
+def _decode_other(data: bytes, fmt: str) -> np.ndarray:
+    img, types, blobs = cv2.imdecodeWithMetadata(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise PhotoError("corrupt", f"the {fmt.upper()} decoder could not read it")
+    bgr = _to_bgr8(img)
+    for kind, blob in zip(types, blobs, strict=False):
+        if kind == cv2.IMAGE_METADATA_EXIF and blob is not None:
+            bgr = _orient(bgr, exif_orientation(bytes(blob.ravel())))
+    return bgr
+
+
+def _decode_heif(data: bytes) -> np.ndarray:
+    try:
+        import pillow_heif  # noqa: PLC0415 - optional extra, imported only when a HEIF file appears
+    except ImportError:
+        raise PhotoError(
+            "unsupported-format", "HEIC/HEIF needs the heif extra: pip install 'hashwatchd[heif]'"
+        ) from None
+    try:
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        rgb = np.asarray(heif.to_pillow().convert("RGB"))
+    except Exception as exc:  # pillow-heif raises ValueError/RuntimeError/OSError for bad data
+        raise PhotoError("corrupt", f"the HEIF decoder failed: {exc}") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _to_bgr8(img: np.ndarray) -> np.ndarray:
+    """8-bit BGR from whatever depth and channel count a decoder returned."""
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = (np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise PhotoError("unsupported-format", f"pixel type {img.dtype} is not supported")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    channels = img.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if channels == 2:
+        img = cv2.merge([img[:, :, 0], img[:, :, 0], img[:, :, 0], img[:, :, 1]])
+        channels = 4
+    if channels == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        flat = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return (flat + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def exif_orientation(exif: bytes) -> int:
+    """The Orientation tag (1..8) of a TIFF-structured EXIF block; 1 when absent or unreadable."""
+    if exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]
+    end = {b"II": "<", b"MM": ">"}.get(exif[:2])
+    if end is None:
+        return 1
+    try:
+        (ifd,) = struct.unpack(end + "I", exif[4:8])
+        (count,) = struct.unpack(end + "H", exif[ifd : ifd + 2])
+        for k in range(count):
+            off = ifd + 2 + 12 * k
+            if struct.unpack(end + "H", exif[off : off + 2])[0] == 0x0112:
+                value = struct.unpack(end + "H", exif[off + 8 : off + 10])[0]
+                return value if 1 <= value <= 8 else 1
+    except struct.error:
+        return 1
+    return 1
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation so the array is as the photo is displayed."""
+    if orientation in (2, 4, 5, 7):
+        img = cv2.flip(img, 1)
+    rotate = {3: cv2.ROTATE_180, 4: cv2.ROTATE_180, 5: cv2.ROTATE_90_COUNTERCLOCKWISE,
+              6: cv2.ROTATE_90_CLOCKWISE, 7: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(img, rotate[orientation]) if orientation in rotate else img
+
+
+@functools.cache
+def _trap_fd() -> int:
+    return os.memfd_create("hashwatchd-stderr", os.MFD_CLOEXEC)
+
+
+@contextlib.contextmanager
+def _stderr_lines() -> Iterator[list[bytes]]:
+    """Collect the lines native code writes to fd 2 while the block runs.
+
+    libjpeg reports a truncated or damaged stream only as a warning on C stderr and returns a
+    gray-filled image; reading those lines is the only way OpenCV lets us see it.
+    """
+    fd = _trap_fd()
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    lines: list[bytes] = []
+    try:
+        yield lines
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.lseek(fd, 0, os.SEEK_SET)
+        lines.extend(line for line in os.read(fd, 65536).splitlines() if line.strip())

@@ -1,0 +1,66 @@
+"""Features of a picture: two 64-bit hashes to find candidates, and what verification compares.
+
+dhash is the seed's difference hash (9x8 gray, one bit per left/right pair, row-major, first
+pixel the most significant bit, as imagehash), but resampled by area averaging: the seed's
+bilinear resize reads 2 pixels of each 8 and aliases, so a re-encode could flip many bits.
+phash (DCT of a 32x32 gray image, 8x8 lowest frequencies against their median) is an
+independent key, so a needle that drifts on one hash is still found by the other.
+thumb (16x16 gray) and chroma (8x8 of Lab a*/b*) carry enough of the picture to tell a
+re-encode from a neighbouring shot, a colour variant or a flat image, at 384 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+
+from hashwatchd.decode import Picture
+from hashwatchd.model import Fingerprint
+
+THUMB = 16
+CHROMA = 8
+
+
+def fingerprint(picture: Picture, data: bytes) -> Fingerprint:
+    """All features of one decoded picture; `data` are the file bytes it came from."""
+    gray = cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(picture.bgr, (CHROMA, CHROMA), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+    return Fingerprint(
+        dhash=dhash(gray),
+        phash=phash(gray),
+        thumb=cv2.resize(gray, (THUMB, THUMB), interpolation=cv2.INTER_AREA).tobytes(),
+        chroma=np.ascontiguousarray(lab[:, :, 1:]).tobytes(),
+        width=picture.width,
+        height=picture.height,
+        digest=digest(data),
+    )
+
+
+def digest(data: bytes) -> bytes:
+    """BLAKE2b-128 of the file bytes: equal digests mean byte-identical files."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def dhash(gray: np.ndarray) -> int:
+    """64-bit difference hash: bit set where a pixel is brighter than its left neighbour."""
+    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    return _pack(small[:, 1:] > small[:, :-1])
+
+
+def phash(gray: np.ndarray) -> int:
+    """64-bit DCT hash: the 8x8 lowest frequencies of a 32x32 image against their median."""
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8]
+    return _pack(low > np.median(low))
+
+
+def _pack(bits: np.ndarray) -> int:
+    return int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
+
+
+def to_hex(value: int) -> str:
+    """A 64-bit hash as 16 hex digits, the form imagehash prints."""
+    return f"{value:016x}"
