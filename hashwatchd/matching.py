@@ -260,3 +260,27 @@ class Library:
                 found.append(Match(self.paths[slot], tier, bin(lib.dhash ^ fp.dhash).count("1")))
         found.sort(key=lambda m: (-m.tier, m.distance, m.path))
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The verdict for one needle file: its status, the library files behind it, or its error.
+
+    status is `identical`, `same`, `edited` (the best tier found), `missing`, or `unreadable`.
+    """
+
+    path: bytes
+    status: str
+    matches: tuple[Match, ...] = ()
+    error: str | None = None
+
+
+def outcome(path: bytes, fp: Fingerprint | None, error: str | None, library: Library,
+            policy: Policy = Policy()) -> Outcome:
+    """Judge one needle entry against the library."""
+    if fp is None:
+        return Outcome(path, "unreadable", (), error or "unreadable")
+    found = library.match(fp, policy)
+    if not found:
+        return Outcome(path, "missing")
+    return Outcome(path, found[0].tier.label, tuple(found))

@@ -1,0 +1,249 @@
+"""The `hashwatchd` command: argparse in, library calls, text or JSON out.
+
+This is the only module that prints, and `main` is the only place an error becomes a
+message and an exit code: `hashwatchd: error: ...` on stderr, 2 for usage and config errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hashwatchd import __version__, config, indexer, logs, publish, report, store
+from hashwatchd.errors import ConfigError, HashwatchdError
+from hashwatchd.features import to_hex
+from hashwatchd.matching import Outcome, outcome
+from hashwatchd.model import Role
+from hashwatchd.workers import Pool
+
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hashwatchd",
+        description="Tell which photos in needle folders are not yet in a photo library.",
+    )
+    p.add_argument("--version", action="version", version=f"hashwatchd {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=text, description=text)
+        c.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-vv: debug)")
+        return c
+
+    scan = command("scan", "index the library and the needles, match, write the status file")
+    scan.add_argument("--haystack", nargs="+", metavar="DIR", help="library folder(s)")
+    scan.add_argument("--needles", nargs="+", metavar="DIR", help="folder(s) to check")
+    scan.add_argument("--config", type=Path, metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/hashwatchd/config.yaml)")
+    scan.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives (default: $XDG_STATE_HOME/hashwatchd)")
+    scan.add_argument("--report", type=Path, metavar="FILE", help="status file (default: STATE_DIR/status.json)")
+    scan.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: all cores)")
+    scan.add_argument("--rebuild", action="store_true", help="discard the index and hash everything again")
+    scan.add_argument("--json", action="store_true", help="print the status document instead of a summary")
+
+    status = command("status", "show the status file")
+    where = status.add_mutually_exclusive_group()
+    where.add_argument("--report", type=Path, metavar="FILE", help="status file to read")
+    where.add_argument("--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json")
+    status.add_argument("--json", action="store_true", help="print the file as it is")
+
+    matches = command("matches", "one line per needle image: its status and library matches")
+    matches.add_argument("--state-dir", type=Path, metavar="DIR")
+    matches.add_argument("--json", action="store_true", help="JSON Lines (see README)")
+
+    query = command("query", "match image files against the library index")
+    query.add_argument("images", nargs="+", metavar="IMAGE")
+    query.add_argument("--state-dir", type=Path, metavar="DIR")
+    query.add_argument("--json", action="store_true", help="JSON Lines, as `matches --json`")
+
+    hsh = command("hash", "print the perceptual hashes of image files")
+    hsh.add_argument("images", nargs="+", metavar="IMAGE")
+    hsh.add_argument("--json", action="store_true", help="JSON Lines")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args = _parser().parse_args(argv)
+    logs.setup(args.verbose)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except HashwatchdError as exc:
+        print(f"hashwatchd: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    values = config.load(getattr(args, "config", None))
+    for key in ("haystack", "needles"):
+        if getattr(args, key, None):
+            values[key] = config.parse_dirs(f"--{key}", getattr(args, key))
+    for key in ("state_dir", "report"):
+        if getattr(args, key, None):
+            values[key] = getattr(args, key).absolute()
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 1:
+            raise ConfigError("--workers", args.workers, "a whole number >= 1")
+        values["workers"] = args.workers
+    return replace(config.Settings(), **values)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).astimezone()
+
+
+def _scan(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
+        if not dirs:
+            raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
+        for d in dirs:
+            if not os.path.isdir(d):
+                raise ConfigError(f"--{key}", os.fsdecode(d), "an existing directory")
+    s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if args.rebuild:
+        store.rebuild(s.state_dir)
+    with store.Store.open(s.state_dir) as st, Pool(s.workers, s.max_pixels) as pool:
+        hashed = 0
+        for role, roots in ((Role.HAYSTACK, s.haystack), (Role.NEEDLE, s.needles)):
+            stats = indexer.sync(st, pool, role, roots, s.exclude, _progress_bar(role.value))
+            hashed += stats.hashed
+        lib = indexer.library(st)
+        outcomes = indexer.judge(st, lib, s.needles)
+        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK),
+                           state="done", pending=0, now=_now())
+    publish.write_json(s.report_path, doc)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        _print_summary(doc, hashed, s.report_path)
+    return 0
+
+
+def _progress_bar(label: str) -> indexer.Progress | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rhashing {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_summary(doc: dict[str, Any], hashed: int, report_path: Path) -> None:
+    todo = [f for f in doc["folders"] if f["status"] in ("not_imported", "partial")]
+    if todo:
+        print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
+        for f in todo:
+            extra = f", {f['edited']} edited" if f["edited"] else ""
+            bad = f", {f['unreadable']} unreadable" if f["unreadable"] else ""
+            print(f"  {os.path.join(f['root'], f['path'])}  "
+                  f"{f['missing']} of {f['images']} missing{extra}{bad}")
+    else:
+        print("Every needle folder is imported.")
+    by_status: dict[str, int] = {}
+    for f in doc["folders"]:
+        by_status[f["status"]] = by_status.get(f["status"], 0) + 1
+    hay, nee = doc["haystack"], doc["needles"]
+    print(f"library: {hay['images']} images ({hay['unreadable']} unreadable); "
+          f"needles: {nee['images']} images ({nee['unreadable']} unreadable) in {len(doc['folders'])} folders: "
+          + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(by_status.items())))
+    if hashed:
+        print(f"hashed {hashed} new or changed files; status written to {report_path}")
+    else:
+        print(f"index up to date: nothing decoded; status written to {report_path}")
+
+
+def _status(args: argparse.Namespace) -> int:
+    path = args.report or (args.state_dir or config.default_state_dir()) / "status.json"
+    try:
+        raw = path.read_bytes()
+        doc = json.loads(raw)
+    except OSError as exc:
+        raise ConfigError("--report", str(path), f"a readable status file ({exc.strerror}); run `hashwatchd scan` first") from None
+    except ValueError:
+        raise ConfigError("--report", str(path), "a hashwatchd status file (this is not JSON)") from None
+    if args.json:
+        sys.stdout.write(raw.decode("ascii", "replace"))
+        return 0
+    print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
+    for f in doc["folders"]:
+        print(f"  {f['status']:<13} {os.path.join(f['root'], f['path'])}  "
+              f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
+              f"{f['missing']} missing, {f['unreadable']} unreadable")
+    return 0
+
+
+def _outcome_json(out: Outcome) -> str:
+    return json.dumps({
+        "path": os.fsdecode(out.path),
+        "status": out.status,
+        "matches": [{"path": os.fsdecode(m.path), "tier": m.tier.label, "distance": m.distance}
+                    for m in out.matches],
+        "error": out.error,
+    })
+
+
+def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
+    for out in outcomes:
+        if as_json:
+            print(_outcome_json(out))
+            continue
+        detail = out.error or ", ".join(f"{m.tier.label} {os.fsdecode(m.path)}" for m in out.matches)
+        print(f"{out.status:<10} {os.fsdecode(out.path)}" + (f"  ({detail})" if detail else ""))
+
+
+def _matches(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or config.default_state_dir()
+    with store.Store.open(state_dir, write=False) as st:
+        _print_outcomes(indexer.judge(st, indexer.library(st)), args.json)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or config.default_state_dir()
+    paths = [os.fsencode(p) for p in args.images]
+    with store.Store.open(state_dir, write=False) as st:
+        lib = indexer.library(st)
+    with Pool(min(len(paths), os.cpu_count() or 1), config.Settings().max_pixels) as pool:
+        results = {r.path: r for r in pool.map(paths)}
+    _print_outcomes([outcome(p, results[p].fingerprint, results[p].error, lib) for p in paths], args.json)
+    return 0
+
+
+def _hash(args: argparse.Namespace) -> int:
+    paths = [os.fsencode(p) for p in args.images]
+    with Pool(min(len(paths), os.cpu_count() or 1), config.Settings().max_pixels) as pool:
+        results = {r.path: r for r in pool.map(paths)}
+    failed = 0
+    for p in paths:
+        r, name = results[p], os.fsdecode(p)
+        fp = r.fingerprint
+        if args.json:
+            print(json.dumps({"path": name, "dhash": to_hex(fp.dhash) if fp else None,
+                              "phash": to_hex(fp.phash) if fp else None,
+                              "blake2b": fp.digest.hex() if fp else None, "error": r.error}))
+        elif fp:
+            print(f"{to_hex(fp.dhash)} {to_hex(fp.phash)}  {name}")
+        else:
+            print(f"unreadable: {name}: {r.error}", file=sys.stderr)
+        failed += fp is None
+    return 1 if failed else 0
+
+
+_COMMANDS = {"scan": _scan, "status": _status, "matches": _matches, "query": _query, "hash": _hash}

@@ -1,0 +1,119 @@
+"""The configuration file: YAML in, a checked frozen Settings out.
+
+Every key is checked; an unknown key or a bad value is a ConfigError naming the file, the key,
+the value and what is allowed, so a typo never silently falls back to a default.
+Command-line flags override the file (cli.py merges them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hashwatchd.decode import DEFAULT_MAX_PIXELS
+from hashwatchd.errors import ConfigError
+
+
+def default_config_path() -> Path:
+    """$XDG_CONFIG_HOME/hashwatchd/config.yaml (~/.config when unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "hashwatchd" / "config.yaml"
+
+
+def default_state_dir() -> Path:
+    """$STATE_DIRECTORY (set by systemd's StateDirectory=), else $XDG_STATE_HOME/hashwatchd."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "hashwatchd"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a scan needs to know. Paths of photo trees are bytes, like every file path."""
+
+    haystack: tuple[bytes, ...] = ()
+    needles: tuple[bytes, ...] = ()
+    state_dir: Path = field(default_factory=default_state_dir)
+    report: Path | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def report_path(self) -> Path:
+        return self.report or self.state_dir / "status.json"
+
+
+def parse_dirs(key: str, value: Any, source: str = "") -> tuple[bytes, ...]:
+    """Absolute byte paths of a directory list (a single string is a list of one)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "a list of directory paths", source)
+    return tuple(os.fsencode(os.path.abspath(os.path.expanduser(v))) for v in value)
+
+
+def _path(key: str, value: Any, source: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, value, "a path", source)
+    return Path(os.path.expanduser(value)).absolute()
+
+
+def _positive_int(key: str, value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, value, "a whole number >= 1", source)
+    return value
+
+
+def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "a list of glob patterns such as '*/.thumbnails/*'", source)
+    return tuple(value)
+
+
+_KEYS: dict[str, Callable[[str, Any, str], Any]] = {
+    "haystack": parse_dirs,
+    "needles": parse_dirs,
+    "state_dir": _path,
+    "report": _path,
+    "workers": _positive_int,
+    "max_pixels": _positive_int,
+    "exclude": _globs,
+}
+
+
+def parse(text: str, source: str = "<config>") -> dict[str, Any]:
+    """Checked values of a YAML document, by Settings field name."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("(file)", source, f"valid YAML ({str(exc).splitlines()[0]})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError("(top level)", doc, "a mapping of keys to values", source)
+    values = {}
+    for key, value in doc.items():
+        if key not in _KEYS:
+            raise ConfigError(str(key), value, "one of the keys " + ", ".join(sorted(_KEYS)), source)
+        values[key] = _KEYS[key](key, value, source)
+    return values
+
+
+def load(path: Path | None) -> dict[str, Any]:
+    """Values from `path`, or from the default config file if present; {} when there is none."""
+    if path is None:
+        path = default_config_path()
+        if not path.exists():
+            return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--config", str(path), f"a readable file ({exc.strerror})") from None
+    return parse(text, str(path))

@@ -1,0 +1,124 @@
+"""The file system side: list photo files under a root, and read one safely.
+
+Paths are bytes throughout: on Linux a file name is any bytes, and decoding it (then encoding
+it back) would drop or mangle names that are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import logging
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from hashwatchd import formats
+from hashwatchd.errors import PhotoError
+from hashwatchd.model import FileStat
+
+log = logging.getLogger(__name__)
+
+#: Files larger than this are refused before reading (no photo format needs more).
+MAX_FILE_BYTES = 1 << 30
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_ERRNO_CODES = {
+    errno.ENOENT: ("vanished", "the file disappeared before it could be read"),
+    errno.EACCES: ("permission-denied", "permission denied"),
+    errno.EPERM: ("permission-denied", "permission denied"),
+    errno.ELOOP: ("symlink", "a symbolic link, not followed"),
+    errno.EIO: ("io-error", "input/output error (failing disk or card?)"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A photo-named file under a root; `regular` is False for FIFOs, sockets and devices."""
+
+    path: bytes
+    stat: FileStat
+    regular: bool
+
+
+def is_candidate(name: bytes) -> bool:
+    """Whether a directory entry name may be a photo: an image suffix, and not hidden.
+
+    Hidden names include the temporaries rsync and many copy tools write (`.IMG_1.JPG.Xy12`)
+    before renaming them into place.
+    """
+    return not name.startswith(b".") and formats.has_image_suffix(name)
+
+
+def excluded(path: bytes, patterns: Sequence[str]) -> bool:
+    """Whether `path` matches one of the glob `patterns` (matched against the whole path)."""
+    text = os.fsdecode(path)
+    return any(fnmatch.fnmatchcase(text, p) for p in patterns)
+
+
+def walk(root: bytes, excludes: Sequence[str] = ()) -> Iterator[Found]:
+    """Every photo-named non-directory under `root`, without following symbolic links.
+
+    A directory that cannot be listed is logged and skipped: one unreadable folder must not
+    hide the rest of a library.
+    """
+    stack = [root]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", os.fsdecode(top), exc.strerror)
+            continue
+        for entry in entries:
+            path = entry.path
+            if excludes and excluded(path, excludes):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished between listing and stat
+            if stat.S_ISDIR(st.st_mode):
+                if not entry.name.startswith(b"."):
+                    stack.append(path)
+            elif is_candidate(entry.name) and not stat.S_ISLNK(st.st_mode):
+                yield Found(path, FileStat.of(st), stat.S_ISREG(st.st_mode))
+
+
+def read_photo(path: bytes, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, FileStat]:
+    """The bytes of a regular file and the stat they belong to, or PhotoError.
+
+    Opened with O_NOFOLLOW (a symlink is refused, not followed) and O_NONBLOCK (a FIFO named
+    x.jpg cannot block us); the type is checked on the open descriptor, and the stat is taken
+    again after reading so a file rewritten meanwhile is reported, not hashed half-old.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise _photo_error(exc) from None
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise PhotoError("not-a-regular-file", "not a regular file (FIFO, socket or device)")
+        if before.st_size > max_bytes:
+            raise PhotoError("too-large", f"too large: {before.st_size:,} bytes")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise _photo_error(exc) from None
+    finally:
+        os.close(fd)
+    fs = FileStat.of(after)
+    if FileStat.of(before) != fs:
+        raise PhotoError("changed", "the file changed while it was being read")
+    return b"".join(chunks), fs
+
+
+def _photo_error(exc: OSError) -> PhotoError:
+    code, detail = _ERRNO_CODES.get(exc.errno or 0, ("io-error", exc.strerror or str(exc)))
+    return PhotoError(code, detail)

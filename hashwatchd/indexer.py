@@ -1,0 +1,109 @@
+"""Bring the index in line with the disk, and judge every needle: the pipeline `scan` runs.
+
+The index is a cache of the disk, not a log of events: a file is decoded only when its stat
+fingerprint (size, mtime_ns, inode, device) differs from the stored one, entries of files
+that vanished are dropped, and entries outside the configured roots are dropped too (a
+library that is no longer configured must not keep matching).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hashwatchd import files
+from hashwatchd.matching import Library, Outcome, Policy, outcome
+from hashwatchd.model import Entry, FileStat, Role
+from hashwatchd.report import root_of
+from hashwatchd.store import Store
+from hashwatchd.workers import Pool
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SyncStats:
+    """What one sync of one role did."""
+
+    files: int = 0
+    hashed: int = 0
+    removed: int = 0
+
+
+def sync(
+    store: Store,
+    pool: Pool,
+    role: Role,
+    roots: Sequence[bytes],
+    excludes: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> SyncStats:
+    """Index new and changed files under `roots`, drop the rest; return what was done."""
+    stats = SyncStats()
+    known: dict[bytes, FileStat] = {e.path: e.stat for e in store.entries(role)}
+    on_disk: dict[bytes, files.Found] = {}
+    for root in roots:
+        for found in files.walk(root, excludes):
+            on_disk[found.path] = found
+    stats.files = len(on_disk)
+    gone = [(role, p) for p in known if p not in on_disk]
+    stale = [f for p, f in on_disk.items() if known.get(p) != f.stat]
+    special = [f for f in stale if not f.regular]
+    todo = [f.path for f in stale if f.regular]
+    store.write(
+        put=[Entry(f.path, role, f.stat, None, "not-a-regular-file: a FIFO, socket or device")
+             for f in special],
+        delete=gone,
+    )
+    stats.removed = len(gone)
+    log.info("%s: %d files, %d to hash, %d gone", role.value, len(on_disk), len(todo), len(gone))
+    batch: list[Entry] = []
+    for done, result in enumerate(pool.map(todo), 1):
+        st = result.stat or on_disk[result.path].stat
+        batch.append(Entry(result.path, role, st, result.fingerprint, result.error))
+        if result.error:
+            log.info("unreadable: %s: %s", os.fsdecode(result.path), result.error)
+        if len(batch) >= BATCH:
+            store.write(put=batch)
+            batch.clear()
+        if progress:
+            progress(done, len(todo))
+    store.write(put=batch)
+    stats.hashed = len(todo)
+    return stats
+
+
+def library(store: Store) -> Library:
+    """The haystack's readable entries, ready for candidate search."""
+    lib = Library()
+    for entry in store.entries(Role.HAYSTACK):
+        if entry.fingerprint is not None:
+            lib.add(entry.path, entry.fingerprint)
+    return lib
+
+
+def judge(store: Store, lib: Library, roots: Sequence[bytes] | None = None,
+          policy: Policy = Policy()) -> list[Outcome]:
+    """An outcome for every needle entry (under `roots` when given), sorted by path."""
+    outs = [
+        outcome(e.path, e.fingerprint, e.error, lib, policy)
+        for e in store.entries(Role.NEEDLE)
+        if roots is None or root_of(e.path, roots) is not None
+    ]
+    outs.sort(key=lambda o: o.path)
+    return outs
+
+
+def counts(store: Store, role: Role) -> tuple[int, int]:
+    """(files, unreadable) of one role."""
+    total = bad = 0
+    for e in store.entries(role):
+        total += 1
+        bad += e.fingerprint is None
+    return total, bad

@@ -1,0 +1,22 @@
+"""Logging setup: one stderr handler, quiet by default.
+
+stdout carries command output and --json only. Under systemd ($JOURNAL_STREAM names our
+stderr) the journal adds timestamps itself, so lines carry none.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup(verbosity: int) -> None:
+    """WARNING by default, INFO with -v, DEBUG with -vv."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+    handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

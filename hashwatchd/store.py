@@ -1,0 +1,232 @@
+"""The index: one LMDB environment in the state directory, holding an entry per file.
+
+Keys are the role plus BLAKE2b-128 of the path bytes, because LMDB keys stop at 511 bytes and
+a path can be 4096; the full path is in the value and is compared on read. Values are a fixed
+binary layout (see `_encode`), about 450 bytes plus the path.
+
+Safety, from shared/research/reliability.md section 3: never `writemap` (a full disk would
+kill the process with SIGBUS; without it a commit fails cleanly); `reader_check()` at open
+clears reader slots of killed processes; the map grows in this, the only writing process,
+between transactions; one writer per directory, enforced with an flock on `writer.lock`
+that names its holder; a schema record checked at open.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import lmdb
+
+from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
+from hashwatchd.model import Entry, FileStat, Fingerprint, Role
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+#: Changing any feature parameter invalidates every stored fingerprint, so it is part of the schema.
+FEATURES = b"dhash9x8-area/phash32-dct/thumb16-gray/chroma8-lab/decode-min128"
+
+_INITIAL_MAP = 64 << 20
+_ROLE_BYTE = {Role.HAYSTACK: b"H", Role.NEEDLE: b"N"}
+_HEAD = struct.Struct("<BqqQQB")  # flags, size, mtime_ns, ino, dev, reserved
+_FP = struct.Struct("<QQII16s256s128s")
+_FLAG_FP = 1
+
+
+def _key(role: Role, path: bytes) -> bytes:
+    return _ROLE_BYTE[role] + hashlib.blake2b(path, digest_size=16).digest()
+
+
+def _encode(entry: Entry) -> bytes:
+    st, fp = entry.stat, entry.fingerprint
+    parts = [_HEAD.pack(_FLAG_FP if fp else 0, st.size, st.mtime_ns, st.ino, st.dev, 0)]
+    if fp is not None:
+        parts.append(_FP.pack(fp.dhash, fp.phash, fp.width, fp.height, fp.digest, fp.thumb, fp.chroma))
+    error = (entry.error or "").encode("utf-8", "surrogateescape")
+    parts += [struct.pack("<H", len(error)), error, entry.path]
+    return b"".join(parts)
+
+
+def _decode(role: Role, value: bytes) -> Entry:
+    flags, size, mtime_ns, ino, dev, _ = _HEAD.unpack_from(value)
+    at = _HEAD.size
+    fp = None
+    if flags & _FLAG_FP:
+        dh, ph, w, h, digest, thumb, chroma = _FP.unpack_from(value, at)
+        fp = Fingerprint(dh, ph, thumb, chroma, w, h, digest)
+        at += _FP.size
+    (elen,) = struct.unpack_from("<H", value, at)
+    at += 2
+    error = value[at : at + elen].decode("utf-8", "surrogateescape") or None
+    return Entry(value[at + elen :], role, FileStat(size, mtime_ns, ino, dev), fp, error)
+
+
+class Store:
+    """The LMDB index of one state directory. Open with `Store.open`; use as a context manager."""
+
+    def __init__(self, env: lmdb.Environment, path: Path, lock_fd: int | None) -> None:
+        self._env = env
+        self.path = path
+        self._lock_fd = lock_fd
+        self._files = env.open_db(b"files", create=lock_fd is not None)
+        self._identity = os.stat(path / "data.mdb")
+
+    @classmethod
+    def open(cls, state_dir: Path, *, write: bool = True) -> Store:
+        """Open (creating when writing) the index in `state_dir`.
+
+        Raises StoreLockedError when another process writes it, StoreFormatError when it has
+        another schema, StoreError for anything else LMDB refuses, each naming the directory.
+        """
+        path = state_dir / "index"
+        lock_fd = None
+        try:
+            if write:
+                path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                lock_fd = _lock_writer(state_dir)
+            elif not (path / "data.mdb").exists():
+                raise StoreError(f"no index in {state_dir}: run `hashwatchd scan` first")
+            env = lmdb.open(
+                str(path), map_size=_INITIAL_MAP, max_dbs=4, subdir=True, readonly=not write,
+                writemap=False, lock=True, max_spare_txns=0,
+            )
+        except lmdb.Error as exc:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise StoreError(f"cannot open the index in {path}: {exc}") from None
+        try:
+            env.reader_check()
+            if write:
+                cls._grow_to_fit(env)
+            _check_schema(env, path, write)
+            return cls(env, path, lock_fd)
+        except BaseException:
+            env.close()
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+
+    @staticmethod
+    def _grow_to_fit(env: lmdb.Environment) -> None:
+        info, stat = env.info(), env.stat()
+        used = (info["last_pgno"] + 1) * stat["psize"]
+        if info["map_size"] < 2 * used:
+            env.set_mapsize(2 * used)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._env.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def entries(self, role: Role) -> Iterator[Entry]:
+        """Every entry of one role, in key order (not path order)."""
+        prefix = _ROLE_BYTE[role]
+        with self._env.begin(db=self._files) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(prefix):
+                return
+            for key, value in cur:
+                if not key.startswith(prefix):
+                    return
+                yield _decode(role, value)
+
+    def get(self, role: Role, path: bytes) -> Entry | None:
+        """The entry of `path`, or None (also when another path shares the key's hash)."""
+        with self._env.begin(db=self._files) as txn:
+            value = txn.get(_key(role, path))
+        if value is None:
+            return None
+        entry = _decode(role, value)
+        return entry if entry.path == path else None
+
+    def write(self, put: Iterable[Entry] = (), delete: Iterable[tuple[Role, bytes]] = ()) -> None:
+        """Apply a batch in one transaction: all of it lands or none does (kill -9 safe)."""
+        items = [(_key(e.role, e.path), _encode(e)) for e in put]
+        keys = [_key(role, path) for role, path in delete]
+        while True:
+            try:
+                with self._env.begin(write=True, db=self._files) as txn:
+                    for key in keys:
+                        txn.delete(key)
+                    for key, value in items:
+                        txn.put(key, value)
+                return
+            except lmdb.MapFullError:
+                size = self._env.info()["map_size"] * 2
+                log.info("index map full, growing it to %d MiB", size >> 20)
+                self._env.set_mapsize(size)
+            except lmdb.Error as exc:
+                raise StoreError(f"cannot write the index in {self.path}: {exc}") from None
+
+    def check_alive(self) -> None:
+        """Raise StoreError if the directory no longer holds the file we opened.
+
+        LMDB goes on committing into an unlinked data.mdb without error, so a deleted state
+        directory would silently lose everything written afterwards.
+        """
+        try:
+            now = os.stat(self.path / "data.mdb")
+        except OSError as exc:
+            raise StoreError(f"the index {self.path} disappeared: {exc.strerror}") from None
+        if (now.st_dev, now.st_ino) != (self._identity.st_dev, self._identity.st_ino):
+            raise StoreError(f"the index {self.path} was replaced by another file")
+
+
+def _check_schema(env: lmdb.Environment, path: Path, write: bool) -> None:
+    meta = env.open_db(b"meta", create=write)
+    with env.begin(db=meta, write=write) as txn:
+        schema, features = txn.get(b"schema"), txn.get(b"features")
+        if schema is None and write:
+            txn.put(b"schema", str(SCHEMA).encode())
+            txn.put(b"features", FEATURES)
+            return
+    if schema != str(SCHEMA).encode() or features != FEATURES:
+        found = schema.decode() if schema else "unknown"
+        raise StoreFormatError(
+            f"the index in {path} was written with schema {found} ({(features or b'?').decode()}); "
+            f"this hashwatchd uses schema {SCHEMA}: run `hashwatchd scan --rebuild` to rebuild it "
+            "from the photos (nothing else is stored there)"
+        )
+
+
+def _lock_writer(state_dir: Path) -> int:
+    """Take the writer lock of `state_dir`; name the holder if another process has it."""
+    fd = os.open(state_dir / "writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise StoreLockedError(
+                f"the index in {state_dir} is being written by another hashwatchd (pid {holder}); "
+                "stop it or use another --state-dir"
+            ) from None
+        raise StoreError(f"cannot lock {state_dir}: {exc.strerror}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def rebuild(state_dir: Path) -> None:
+    """Delete the index of `state_dir` (under its writer lock) so the next open starts empty."""
+    fd = _lock_writer(state_dir)
+    try:
+        for name in ("data.mdb", "lock.mdb"):
+            (state_dir / "index" / name).unlink(missing_ok=True)
+    finally:
+        os.close(fd)

@@ -1,0 +1,172 @@
+"""Hash files in a pool of worker processes, so a decoder crash or hang costs one file.
+
+Image decoders are native code fed untrusted bytes (OpenCV's have had heap overflows; a
+crafted JPEG can spin for minutes). Each worker is a separate process started with `spawn`
+(it inherits no LMDB environment and no threads), sets OpenCV's pixel limit in its
+environment *before* importing cv2 (OpenCV reads it once, at load), and caps its address
+space so a bomb kills the worker, not the daemon. The parent gives each worker one file at a
+time; a worker that dies or overruns its time is killed and replaced, and the file is
+reported `decoder-crashed` / `decoder-timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from hashwatchd.errors import PhotoError
+from hashwatchd.model import FileStat, Fingerprint
+
+log = logging.getLogger(__name__)
+
+#: Address-space budget of a worker beyond what it has after importing its libraries.
+MEMORY_BUDGET = 2 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Hashed:
+    """The outcome for one path: a fingerprint, or the reason there is none."""
+
+    path: bytes
+    stat: FileStat | None
+    fingerprint: Fingerprint | None
+    error: str | None
+
+
+def hash_one(path: bytes, max_pixels: int) -> Hashed:
+    """Read, decode and fingerprint one file in this process (what a worker does per task)."""
+    from hashwatchd import decode, features, files  # noqa: PLC0415 - cv2 loads only in workers
+
+    fs = None
+    try:
+        data, fs = files.read_photo(path)
+        picture = decode.decode(data, max_pixels)
+        return Hashed(path, fs, features.fingerprint(picture, data), None)
+    except PhotoError as exc:
+        return Hashed(path, fs, None, str(exc))
+    except MemoryError:
+        return Hashed(path, fs, None, "too-large: out of memory while decoding")
+
+
+def _worker_main(conn: Connection, max_pixels: int) -> None:
+    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
+    os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
+    import resource  # noqa: PLC0415
+
+    import cv2  # noqa: PLC0415 - must follow the environment set above
+
+    cv2.setNumThreads(1)
+    with open("/proc/self/statm") as statm:
+        vm_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = vm_bytes + MEMORY_BUDGET
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            path = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if path is None:
+            return
+        conn.send(hash_one(path, max_pixels))
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    path: bytes | None = None
+    deadline: float = 0.0
+
+
+class Pool:
+    """A fixed number of decoding processes, replaced when they die."""
+
+    def __init__(self, workers: int, max_pixels: int, timeout: float = 120.0) -> None:
+        self._ctx = multiprocessing.get_context("spawn")
+        self._max_pixels = max_pixels
+        self._timeout = timeout
+        self._size = max(1, workers)
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=_worker_main, args=(child, self._max_pixels), name="hashwatchd-decoder", daemon=True
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
+        """Hash every path; results come in completion order, one per path."""
+        todo = iter(paths)
+        while len(self._workers) < self._size:
+            self._workers.append(self._spawn())
+        exhausted = False
+        while True:
+            for w in self._workers:
+                if w.path is None and not exhausted:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        exhausted = True
+                        break
+                    w.conn.send(nxt)
+                    w.path, w.deadline = nxt, time.monotonic() + self._timeout
+            busy = [w for w in self._workers if w.path is not None]
+            if not busy:
+                return
+            wait_for = min(w.deadline for w in busy) - time.monotonic()
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                             timeout=max(0.0, wait_for)))
+            for w in busy:
+                if w.conn in ready:
+                    yield self._receive(w)
+                elif w.process.sentinel in ready:
+                    yield self._replace(w, "decoder-crashed: the decoder process died")
+                elif time.monotonic() >= w.deadline:
+                    yield self._replace(w, f"decoder-timeout: no result after {self._timeout:g} s")
+
+    def _receive(self, w: _Worker) -> Hashed:
+        try:
+            result: Hashed = w.conn.recv()
+        except (EOFError, OSError):
+            return self._replace(w, "decoder-crashed: the decoder process died")
+        w.path = None
+        return result
+
+    def _replace(self, w: _Worker, error: str) -> Hashed:
+        path = w.path
+        assert path is not None
+        log.warning("%s: %s", os.fsdecode(path), error)
+        w.process.kill()
+        w.process.join()
+        w.conn.close()
+        self._workers[self._workers.index(w)] = self._spawn()
+        return Hashed(path, None, None, error)
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        for w in self._workers:
+            w.process.join(timeout=2)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.conn.close()
+        self._workers.clear()
