@@ -43,8 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     scan = command("scan", "index the library and the needles, match, write the status file")
     scan.add_argument("--haystack", nargs="+", metavar="DIR", help="library folder(s)")
     scan.add_argument("--needles", nargs="+", metavar="DIR", help="folder(s) to check")
-    scan.add_argument("--config", type=Path, metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/hashwatchd/config.yaml)")
-    scan.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives (default: $XDG_STATE_HOME/hashwatchd)")
+    scan.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default: $XDG_CONFIG_HOME/hashwatchd/config.yaml)",
+    )
+    scan.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the index lives (default: $XDG_STATE_HOME/hashwatchd)",
+    )
     scan.add_argument("--report", type=Path, metavar="FILE", help="status file (default: STATE_DIR/status.json)")
     scan.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: all cores)")
     scan.add_argument("--rebuild", action="store_true", help="discard the index and hash everything again")
@@ -120,12 +130,11 @@ def _scan(args: argparse.Namespace) -> int:
     with store.Store.open(s.state_dir) as st, Pool(s.workers, s.max_pixels) as pool:
         hashed = 0
         for role, roots in ((Role.HAYSTACK, s.haystack), (Role.NEEDLE, s.needles)):
-            stats = indexer.sync(st, pool, role, roots, s.exclude, _progress_bar(role.value))
+            stats = indexer.sync(st, pool, role, roots, excludes=s.exclude, progress=_progress_bar(role.value))
             hashed += stats.hashed
         lib = indexer.library(st)
         outcomes = indexer.judge(st, lib, s.needles)
-        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK),
-                           state="done", pending=0, now=_now())
+        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", pending=0, now=_now())
     publish.write_json(s.report_path, doc)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -152,17 +161,19 @@ def _print_summary(doc: dict[str, Any], hashed: int, report_path: Path) -> None:
         for f in todo:
             extra = f", {f['edited']} edited" if f["edited"] else ""
             bad = f", {f['unreadable']} unreadable" if f["unreadable"] else ""
-            print(f"  {os.path.join(f['root'], f['path'])}  "
-                  f"{f['missing']} of {f['images']} missing{extra}{bad}")
+            print(f"  {os.path.join(f['root'], f['path'])}  {f['missing']} of {f['images']} missing{extra}{bad}")
     else:
         print("Every needle folder is imported.")
     by_status: dict[str, int] = {}
     for f in doc["folders"]:
         by_status[f["status"]] = by_status.get(f["status"], 0) + 1
     hay, nee = doc["haystack"], doc["needles"]
-    print(f"library: {hay['images']} images ({hay['unreadable']} unreadable); "
-          f"needles: {nee['images']} images ({nee['unreadable']} unreadable) in {len(doc['folders'])} folders: "
-          + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(by_status.items())))
+    print(
+        f"library: {hay['images']} images ({hay['unreadable']} unreadable); "
+        f"needles: {nee['images']} images ({nee['unreadable']} unreadable) "
+        f"in {len(doc['folders'])} folders: "
+        + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(by_status.items()))
+    )
     if hashed:
         print(f"hashed {hashed} new or changed files; status written to {report_path}")
     else:
@@ -175,7 +186,9 @@ def _status(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
         doc = json.loads(raw)
     except OSError as exc:
-        raise ConfigError("--report", str(path), f"a readable status file ({exc.strerror}); run `hashwatchd scan` first") from None
+        raise ConfigError(
+            "--report", str(path), f"a readable status file ({exc.strerror}); run `hashwatchd scan` first"
+        ) from None
     except ValueError:
         raise ConfigError("--report", str(path), "a hashwatchd status file (this is not JSON)") from None
     if args.json:
@@ -183,20 +196,25 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
     for f in doc["folders"]:
-        print(f"  {f['status']:<13} {os.path.join(f['root'], f['path'])}  "
-              f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
-              f"{f['missing']} missing, {f['unreadable']} unreadable")
+        print(
+            f"  {f['status']:<13} {os.path.join(f['root'], f['path'])}  "
+            f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
+            f"{f['missing']} missing, {f['unreadable']} unreadable"
+        )
     return 0
 
 
 def _outcome_json(out: Outcome) -> str:
-    return json.dumps({
-        "path": os.fsdecode(out.path),
-        "status": out.status,
-        "matches": [{"path": os.fsdecode(m.path), "tier": m.tier.label, "distance": m.distance}
-                    for m in out.matches],
-        "error": out.error,
-    })
+    return json.dumps(
+        {
+            "path": os.fsdecode(out.path),
+            "status": out.status,
+            "matches": [
+                {"path": os.fsdecode(m.path), "tier": m.tier.label, "distance": m.distance} for m in out.matches
+            ],
+            "error": out.error,
+        }
+    )
 
 
 def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
@@ -222,7 +240,8 @@ def _query(args: argparse.Namespace) -> int:
         lib = indexer.library(st)
     with Pool(min(len(paths), os.cpu_count() or 1), config.Settings().max_pixels) as pool:
         results = {r.path: r for r in pool.map(paths)}
-    _print_outcomes([outcome(p, results[p].fingerprint, results[p].error, lib) for p in paths], args.json)
+    outs = [outcome(p, results[p].fingerprint, results[p].error, lib) for p in paths]
+    _print_outcomes(outs, args.json)
     return 0
 
 
@@ -235,9 +254,17 @@ def _hash(args: argparse.Namespace) -> int:
         r, name = results[p], os.fsdecode(p)
         fp = r.fingerprint
         if args.json:
-            print(json.dumps({"path": name, "dhash": to_hex(fp.dhash) if fp else None,
-                              "phash": to_hex(fp.phash) if fp else None,
-                              "blake2b": fp.digest.hex() if fp else None, "error": r.error}))
+            print(
+                json.dumps(
+                    {
+                        "path": name,
+                        "dhash": to_hex(fp.dhash) if fp else None,
+                        "phash": to_hex(fp.phash) if fp else None,
+                        "blake2b": fp.digest.hex() if fp else None,
+                        "error": r.error,
+                    }
+                )
+            )
         elif fp:
             print(f"{to_hex(fp.dhash)} {to_hex(fp.phash)}  {name}")
         else:

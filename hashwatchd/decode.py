@@ -53,9 +53,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     fmt = formats.sniff(data)
     width, height = formats.dimensions(fmt, data)
     if width * height > max_pixels:
-        raise PhotoError(
-            "too-large", f"too large: {width} x {height} pixels is over the limit of {max_pixels:,}"
-        )
+        raise PhotoError("too-large", f"too large: {width} x {height} pixels is over the limit of {max_pixels:,}")
     try:
         if fmt == "jpeg":
             bgr = _decode_jpeg(data, min(width, height))
@@ -164,8 +162,14 @@ def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation so the array is as the photo is displayed."""
     if orientation in (2, 4, 5, 7):
         img = cv2.flip(img, 1)
-    rotate = {3: cv2.ROTATE_180, 4: cv2.ROTATE_180, 5: cv2.ROTATE_90_COUNTERCLOCKWISE,
-              6: cv2.ROTATE_90_CLOCKWISE, 7: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    rotate = {
+        3: cv2.ROTATE_180,
+        4: cv2.ROTATE_180,
+        5: cv2.ROTATE_90_COUNTERCLOCKWISE,
+        6: cv2.ROTATE_90_CLOCKWISE,
+        7: cv2.ROTATE_90_CLOCKWISE,
+        8: cv2.ROTATE_90_COUNTERCLOCKWISE,
+    }
     return cv2.rotate(img, rotate[orientation]) if orientation in rotate else img
 
 

@@ -16,8 +16,23 @@ FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp", "avif", "heif")
 
 #: File-name suffixes worth opening. Only a pre-filter: content decides the format.
 EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff",
-     ".webp", ".avif", ".heic", ".heif", ".hif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".hif",
+    }
 )
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
@@ -64,11 +79,14 @@ def _ftyp_brands(data: bytes) -> set[bytes]:
 
 _REFUSED_PREFIXES = (
     b"\x59\xa6\x6a\x95",  # Sun raster
-    b"#?RADIANCE", b"#?RGBE",  # Radiance HDR
-    b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51",  # JPEG 2000
+    b"#?RADIANCE",
+    b"#?RGBE",  # Radiance HDR
+    b"\x00\x00\x00\x0cjP  ",
+    b"\xff\x4f\xff\x51",  # JPEG 2000
     b"\x76\x2f\x31\x01",  # OpenEXR
     b"\xff\x0a",  # JPEG XL
-    b"II+\x00", b"MM\x00+",  # BigTIFF
+    b"II+\x00",
+    b"MM\x00+",  # BigTIFF
 )
 
 
@@ -178,6 +196,12 @@ def _isobmff(d: bytes) -> tuple[int, int] | None:
 
 
 _READERS = {
-    "jpeg": _jpeg, "png": _png, "gif": _gif, "bmp": _bmp, "tiff": _tiff, "webp": _webp,
-    "avif": _isobmff, "heif": _isobmff,
+    "jpeg": _jpeg,
+    "png": _png,
+    "gif": _gif,
+    "bmp": _bmp,
+    "tiff": _tiff,
+    "webp": _webp,
+    "avif": _isobmff,
+    "heif": _isobmff,
 }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hashwatchd import files
-from hashwatchd.matching import Library, Outcome, Policy, outcome
+from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, outcome
 from hashwatchd.model import Entry, FileStat, Role
 from hashwatchd.report import root_of
 from hashwatchd.store import Store
@@ -41,6 +41,7 @@ def sync(
     pool: Pool,
     role: Role,
     roots: Sequence[bytes],
+    *,
     excludes: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> SyncStats:
@@ -57,8 +58,7 @@ def sync(
     special = [f for f in stale if not f.regular]
     todo = [f.path for f in stale if f.regular]
     store.write(
-        put=[Entry(f.path, role, f.stat, None, "not-a-regular-file: a FIFO, socket or device")
-             for f in special],
+        put=[Entry(f.path, role, f.stat, None, "not-a-regular-file: a FIFO, socket or device") for f in special],
         delete=gone,
     )
     stats.removed = len(gone)
@@ -88,8 +88,9 @@ def library(store: Store) -> Library:
     return lib
 
 
-def judge(store: Store, lib: Library, roots: Sequence[bytes] | None = None,
-          policy: Policy = Policy()) -> list[Outcome]:
+def judge(
+    store: Store, lib: Library, roots: Sequence[bytes] | None = None, policy: Policy = DEFAULT_POLICY
+) -> list[Outcome]:
     """An outcome for every needle entry (under `roots` when given), sorted by path."""
     outs = [
         outcome(e.path, e.fingerprint, e.error, lib, policy)

@@ -50,6 +50,9 @@ class Policy:
     max_candidates: int = 64
 
 
+DEFAULT_POLICY = Policy()
+
+
 @dataclass(slots=True)
 class _Views:
     """Float views of one fingerprint, computed once per comparison."""
@@ -95,7 +98,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
 
 
-def classify(needle: Fingerprint, library: Fingerprint, policy: Policy = Policy()) -> Tier | None:
+def classify(needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> Tier | None:
     """The tier at which `needle` is `library`, or None when it is another picture."""
     if needle.digest == library.digest:
         return Tier.IDENTICAL
@@ -160,9 +163,12 @@ def _crop_corr(needle: np.ndarray, library: np.ndarray, crop_max: float) -> floa
         if x0 == x1 == y0 == y1 == 0.0:
             continue
         sx, sy = 1.0 - x0 - x1, 1.0 - y0 - y1
-        warp = np.float32([[sx, 0, x0 * 16 + 0.5 * sx - 0.5], [0, sy, y0 * 16 + 0.5 * sy - 0.5]])
+        warp = np.array([[sx, 0, x0 * 16 + 0.5 * sx - 0.5], [0, sy, y0 * 16 + 0.5 * sy - 0.5]], np.float32)
         view = cv2.warpAffine(
-            lib, warp, (16, 16), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            lib,
+            warp,
+            (16, 16),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
         best = max(best, _corr(n, view))
@@ -248,7 +254,7 @@ class Library:
         fp = self.fingerprints[slot]
         return fp.dhash if fp is not None else 0
 
-    def match(self, fp: Fingerprint, policy: Policy = Policy()) -> list[Match]:
+    def match(self, fp: Fingerprint, policy: Policy = DEFAULT_POLICY) -> list[Match]:
         """Every library picture the needle is, best tier first, then nearest dHash."""
         found = []
         for slot in self.candidates(fp, policy):
@@ -275,8 +281,9 @@ class Outcome:
     error: str | None = None
 
 
-def outcome(path: bytes, fp: Fingerprint | None, error: str | None, library: Library,
-            policy: Policy = Policy()) -> Outcome:
+def outcome(
+    path: bytes, fp: Fingerprint | None, error: str | None, library: Library, policy: Policy = DEFAULT_POLICY
+) -> Outcome:
     """Judge one needle entry against the library."""
     if fp is None:
         return Outcome(path, "unreadable", (), error or "unreadable")

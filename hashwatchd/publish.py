@@ -8,6 +8,7 @@ file is removed and the previous file stays as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -37,10 +38,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         finally:
             os.close(dfd)
     except OSError as exc:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise PublishError(f"cannot write {path}: {exc.strerror}; the previous file is kept") from None
 
 

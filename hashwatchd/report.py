@@ -67,9 +67,7 @@ class Folder:
             "imported": self.imported,
             "missing_paths": sorted(os.fsdecode(p) for p in self.missing_paths),
             "edited_paths": sorted(os.fsdecode(p) for p in self.edited_paths),
-            "unreadable_paths": [
-                {"path": os.fsdecode(p), "error": e} for p, e in sorted(self.unreadable)
-            ],
+            "unreadable_paths": [{"path": os.fsdecode(p), "error": e} for p, e in sorted(self.unreadable)],
         }
 
 

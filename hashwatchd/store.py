@@ -94,8 +94,14 @@ class Store:
             elif not (path / "data.mdb").exists():
                 raise StoreError(f"no index in {state_dir}: run `hashwatchd scan` first")
             env = lmdb.open(
-                str(path), map_size=_INITIAL_MAP, max_dbs=4, subdir=True, readonly=not write,
-                writemap=False, lock=True, max_spare_txns=0,
+                str(path),
+                map_size=_INITIAL_MAP,
+                max_dbs=4,
+                subdir=True,
+                readonly=not write,
+                writemap=False,
+                lock=True,
+                max_spare_txns=0,
             )
         except lmdb.Error as exc:
             if lock_fd is not None:

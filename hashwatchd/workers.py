@@ -11,6 +11,8 @@ reported `decoder-crashed` / `decoder-timeout`.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -112,24 +114,26 @@ class Pool:
     def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
         """Hash every path; results come in completion order, one per path."""
         todo = iter(paths)
+        first = next(todo, None)
+        if first is None:
+            return
+        todo = itertools.chain([first], todo)
         while len(self._workers) < self._size:
             self._workers.append(self._spawn())
         exhausted = False
         while True:
-            for w in self._workers:
+            for w in list(self._workers):
                 if w.path is None and not exhausted:
                     nxt = next(todo, None)
                     if nxt is None:
                         exhausted = True
                         break
-                    w.conn.send(nxt)
-                    w.path, w.deadline = nxt, time.monotonic() + self._timeout
+                    self._send(w, nxt)
             busy = [w for w in self._workers if w.path is not None]
             if not busy:
                 return
             wait_for = min(w.deadline for w in busy) - time.monotonic()
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                             timeout=max(0.0, wait_for)))
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=max(0.0, wait_for)))
             for w in busy:
                 if w.conn in ready:
                     yield self._receive(w)
@@ -137,6 +141,28 @@ class Pool:
                     yield self._replace(w, "decoder-crashed: the decoder process died")
                 elif time.monotonic() >= w.deadline:
                     yield self._replace(w, f"decoder-timeout: no result after {self._timeout:g} s")
+
+    def _send(self, w: _Worker, path: bytes) -> _Worker:
+        """Give `path` to `w`, first replacing it if it died while idle (no file is to blame)."""
+        for _ in range(2):
+            if w.process.is_alive():
+                try:
+                    w.conn.send(path)
+                except OSError:
+                    pass
+                else:
+                    w.path, w.deadline = path, time.monotonic() + self._timeout
+                    return w
+            w = self._respawn(w)
+        raise OSError(f"cannot start a decoder process for {os.fsdecode(path)}")
+
+    def _respawn(self, w: _Worker) -> _Worker:
+        w.process.kill()
+        w.process.join()
+        w.conn.close()
+        fresh = self._spawn()
+        self._workers[self._workers.index(w)] = fresh
+        return fresh
 
     def _receive(self, w: _Worker) -> Hashed:
         try:
@@ -150,19 +176,14 @@ class Pool:
         path = w.path
         assert path is not None
         log.warning("%s: %s", os.fsdecode(path), error)
-        w.process.kill()
-        w.process.join()
-        w.conn.close()
-        self._workers[self._workers.index(w)] = self._spawn()
+        self._respawn(w)
         return Hashed(path, None, None, error)
 
     def close(self) -> None:
         """Stop every worker."""
         for w in self._workers:
-            try:
+            with contextlib.suppress(OSError):
                 w.conn.send(None)
-            except OSError:
-                pass
         for w in self._workers:
             w.process.join(timeout=2)
             if w.process.is_alive():

@@ -1,0 +1,216 @@
+"""Features and tiered matching on pictures made here: what must match, and what must not."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import encode, exif_rotated_jpeg, photo
+
+from hashwatchd.decode import decode
+from hashwatchd.features import dhash, fingerprint, phash, to_hex
+from hashwatchd.matching import DEFAULT_POLICY, Library, classify, hamming, information, outcome
+from hashwatchd.model import Fingerprint, Tier
+
+BASE = photo(7, 800, 600)
+H, W = BASE.shape[:2]
+
+
+def fp(data: bytes) -> Fingerprint:
+    return fingerprint(decode(data), data)
+
+
+LIB_BYTES = encode(BASE, ".png")
+LIB = fp(LIB_BYTES)
+
+
+def test_dhash_bit_order_matches_imagehash() -> None:
+    """Brightness rising left to right sets every bit; falling clears them (imagehash's order)."""
+    ramp = np.tile(np.arange(0, 256, 28, dtype=np.uint8), (8, 1))
+    assert to_hex(dhash(ramp)) == "ffffffffffffffff"
+    assert to_hex(dhash(ramp[:, ::-1].copy())) == "0000000000000000"
+
+
+def test_hashes_survive_resizing() -> None:
+    """Area resampling keeps dHash and pHash within a few bits across a 4x size change."""
+    gray = cv2.cvtColor(BASE, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(gray, (200, 150), interpolation=cv2.INTER_AREA)
+    assert bin(dhash(gray) ^ dhash(small)).count("1") <= 4
+    assert bin(phash(gray) ^ phash(small)).count("1") <= 4
+
+
+def test_fingerprint_is_small_and_fixed_size() -> None:
+    """Thumbnail, chroma and digest have fixed sizes: 256 + 128 + 16 bytes."""
+    assert (len(LIB.thumb), len(LIB.chroma), len(LIB.digest)) == (256, 128, 16)
+    assert (LIB.width, LIB.height) == (W, H)
+
+
+def test_hamming_is_vectorised_popcount() -> None:
+    """Distances of an array of hashes to one query are their popcounts of XOR."""
+    values = np.array([0, 1, 0xFF, 2**64 - 1], np.uint64)
+    assert hamming(values, 0).tolist() == [0, 1, 8, 64]
+
+
+def test_identical_bytes() -> None:
+    """A byte-for-byte copy is identical."""
+    assert classify(fp(LIB_BYTES), LIB) is Tier.IDENTICAL
+
+
+SAME = {
+    "reencoded-q50": encode(BASE, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 50),
+    "resized-40pct": encode(cv2.resize(BASE, (320, 240), interpolation=cv2.INTER_AREA), ".jpg"),
+    "thumbnail-160": encode(cv2.resize(BASE, (160, 120), interpolation=cv2.INTER_AREA), ".jpg"),
+    "upscaled-150pct": encode(cv2.resize(BASE, (1200, 900), interpolation=cv2.INTER_LANCZOS4), ".jpg"),
+    "webp": encode(BASE, ".webp", cv2.IMWRITE_WEBP_QUALITY, 80),
+    "exif-rotated": exif_rotated_jpeg(BASE),
+}
+
+
+@pytest.mark.parametrize("name", SAME)
+def test_same_picture(name: str) -> None:
+    """Re-encoded, resized, converted and EXIF-rotated copies are the same picture."""
+    assert classify(fp(SAME[name]), LIB) is Tier.SAME
+
+
+def _caption(img: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    cv2.putText(out, "2016 (c)", (40, H - 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    return out
+
+
+EDITED = {
+    "grayscale": cv2.cvtColor(cv2.cvtColor(BASE, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR),
+    "contrast": cv2.convertScaleAbs(BASE, alpha=0.85, beta=10),
+    "cropped-4pct": BASE[H * 4 // 100 :, : W - W * 4 // 100],
+    "captioned": _caption(BASE),
+}
+
+
+@pytest.mark.parametrize("name", EDITED)
+def test_edited_picture_is_found(name: str) -> None:
+    """Grayscale, contrast, a small crop and a caption are found (edited, or same for a tiny caption)."""
+    tier = classify(fp(encode(EDITED[name], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90)), LIB)
+    assert tier in {Tier.EDITED, Tier.SAME}
+    if name != "captioned":
+        assert tier is Tier.EDITED
+
+
+def _gradient(c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, 800)[None, :, None]
+    row = np.array(c1)[None, None, :] * (1 - t) + np.array(c2)[None, None, :] * t
+    return np.ascontiguousarray(np.broadcast_to(row, (600, 800, 3)).astype(np.uint8))
+
+
+def _stripes(period: int, c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
+    out = np.empty((600, 800, 3), np.uint8)
+    out[:] = c1
+    for x in range(0, 800, period):
+        out[:, x : x + period // 2] = c2
+    return out
+
+
+LOW_INFORMATION_PAIRS = {
+    "black-vs-dark-gray": (np.zeros((600, 800, 3), np.uint8), np.full((600, 800, 3), 20, np.uint8)),
+    "white-vs-paper": (
+        np.full((600, 800, 3), 255, np.uint8),
+        np.full((600, 800, 3), (250, 240, 230), np.uint8),
+    ),
+    "gradient-ranges": (_gradient((0, 0, 0), (255, 255, 255)), _gradient((40, 40, 40), (200, 200, 200))),
+    "gradient-colours": (_gradient((200, 40, 40), (250, 230, 60)), _gradient((40, 40, 200), (60, 230, 250))),
+    "stripes-recoloured": (
+        _stripes(100, (20, 20, 20), (230, 230, 230)),
+        _stripes(100, (30, 30, 160), (240, 200, 40)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LOW_INFORMATION_PAIRS)
+def test_low_information_pictures_never_match(name: str) -> None:
+    """Flat colours, gradients and a pattern in another colour are different pictures."""
+    library, needle = LOW_INFORMATION_PAIRS[name]
+    assert classify(fp(encode(needle, ".jpg")), fp(encode(library, ".png"))) is None
+
+
+def test_low_information_copy_is_only_identical() -> None:
+    """Even a re-encode of a flat picture is not claimed: only the same bytes are."""
+    flat = np.full((600, 800, 3), 128, np.uint8)
+    data = encode(flat, ".png")
+    assert information(fp(data)) < 1.0
+    assert classify(fp(encode(flat, ".jpg")), fp(data)) is None
+    assert classify(fp(data), fp(data)) is Tier.IDENTICAL
+
+
+def test_neighbouring_shot_is_a_different_picture() -> None:
+    """Two frames of one scene, panned by 15 percent, are not the same picture nor an edit."""
+    scene = photo(11, 1000, 600)
+    first, second = scene[:, :800], scene[:, 150:950]
+    assert classify(fp(encode(second, ".jpg")), fp(encode(first, ".png"))) is None
+
+
+def test_stereo_pair_is_a_different_picture() -> None:
+    """The other eye: background shifted 1 percent, foreground objects 6 percent."""
+    background = photo(12, 880, 600)
+    rng = np.random.default_rng(3)
+    objects = [
+        (
+            (int(rng.integers(100, 700)), int(rng.integers(80, 520))),
+            int(rng.integers(30, 90)),
+            tuple(int(c) for c in rng.integers(0, 256, 3)),
+        )
+        for _ in range(8)
+    ]
+
+    def eye(bg_shift: int, fg_shift: int) -> np.ndarray:
+        img = background[:, bg_shift : bg_shift + 800].copy()
+        for (x, y), r, colour in objects:
+            cv2.circle(img, (x + fg_shift, y), r, colour, -1)
+        return img
+
+    left, right = eye(0, 0), eye(8, -48)
+    assert classify(fp(encode(right, ".jpg")), fp(encode(left, ".png"))) is None
+
+
+def test_different_photo_is_missing() -> None:
+    """An unrelated photo matches nothing."""
+    lib = Library()
+    lib.add(b"/lib/a.png", LIB)
+    assert outcome(b"/n/b.jpg", fp(encode(photo(99, 800, 600), ".jpg")), None, lib).status == "missing"
+
+
+def test_library_search_reports_best_tier_first() -> None:
+    """With an identical copy and a same copy in the library, the identical one leads."""
+    lib = Library()
+    lib.add(b"/lib/copy.jpg", fp(SAME["reencoded-q50"]))
+    lib.add(b"/lib/orig.png", LIB)
+    lib.add(b"/lib/other.png", fp(encode(photo(5, 800, 600), ".png")))
+    out = outcome(b"/n/x.png", fp(LIB_BYTES), None, lib)
+    assert out.status == "identical"
+    assert [(m.path, m.tier) for m in out.matches] == [
+        (b"/lib/orig.png", Tier.IDENTICAL),
+        (b"/lib/copy.jpg", Tier.SAME),
+    ]
+
+
+def test_removed_library_entry_no_longer_matches() -> None:
+    """After remove(), a needle that matched only that entry is missing."""
+    lib = Library()
+    lib.add(b"/lib/orig.png", LIB)
+    lib.remove(b"/lib/orig.png")
+    assert len(lib) == 0
+    assert outcome(b"/n/x.jpg", fp(SAME["webp"]), None, lib).status == "missing"
+
+
+def test_candidates_are_capped_for_shared_hashes() -> None:
+    """5000 library entries sharing one hash give at most max_candidates to verify."""
+    lib = Library()
+    flat = fp(encode(np.full((60, 80, 3), 90, np.uint8), ".png"))
+    for i in range(5000):
+        lib.add(f"/lib/{i}.png".encode(), flat)
+    near = fp(encode(np.full((60, 80, 3), 91, np.uint8), ".jpg"))
+    assert len(lib.candidates(near, DEFAULT_POLICY)) == DEFAULT_POLICY.max_candidates
+
+
+def test_unreadable_needle_keeps_its_reason() -> None:
+    """A needle without a fingerprint is unreadable, with the error it had."""
+    out = outcome(b"/n/bad.jpg", None, "truncated: JPEG data is damaged", Library())
+    assert (out.status, out.error) == ("unreadable", "truncated: JPEG data is damaged")

@@ -1,0 +1,142 @@
+"""The LMDB index: any path, rescans, crash safety, one writer, schema checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import lmdb
+import pytest
+from tests_helper import FP, STAT
+
+from hashwatchd import store
+from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
+from hashwatchd.model import Entry, Role
+
+
+def test_round_trip_of_long_and_non_utf8_paths(tmp_path: Path) -> None:
+    """Paths of 4000 bytes and with non-UTF-8 bytes come back exactly, with their fingerprint."""
+    paths = [b"/p/" + b"x" * 4000 + b".jpg", b"/p/caf\xe9\n\\.jpg", b"/p/plain.jpg"]
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(p, Role.NEEDLE, STAT, FP) for p in paths])
+        st.write(put=[Entry(b"/lib/bad.jpg", Role.HAYSTACK, STAT, None, "corrupt: caf\udce9")])
+    with store.Store.open(tmp_path, write=False) as st:
+        got = {e.path: e for e in st.entries(Role.NEEDLE)}
+        assert set(got) == set(paths)
+        assert all(e.fingerprint == FP and e.stat == STAT for e in got.values())
+        [bad] = st.entries(Role.HAYSTACK)
+        assert (bad.fingerprint, bad.error) == (None, "corrupt: caf\udce9")
+        assert st.get(Role.NEEDLE, paths[1]) == got[paths[1]]
+        assert st.get(Role.HAYSTACK, paths[1]) is None
+
+
+def test_entry_is_small(tmp_path: Path) -> None:
+    """An entry costs at most 512 bytes besides its path."""
+    entry = Entry(b"/p.jpg", Role.NEEDLE, STAT, FP)
+    assert len(store._encode(entry)) - len(entry.path) <= 512
+
+
+def test_second_writer_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """While one process writes the index, another one fails at once with its pid."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from hashwatchd.store import Store
+            st = Store.open(Path({str(tmp_path)!r}))
+            print("open", flush=True)
+            time.sleep(60)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreLockedError) as err:
+            store.Store.open(tmp_path)
+        assert f"pid {holder.pid}" in str(err.value)
+        with store.Store.open(tmp_path, write=False) as reader:
+            assert list(reader.entries(Role.NEEDLE)) == []
+    finally:
+        holder.kill()
+        holder.wait()
+    store.Store.open(tmp_path).close()
+
+
+def test_schema_mismatch_says_how_to_rebuild(tmp_path: Path) -> None:
+    """An index from another schema is refused with the rebuild command; rebuild() clears it."""
+    store.Store.open(tmp_path).close()
+    env = lmdb.open(str(tmp_path / "index"), max_dbs=4)
+    with env.begin(write=True, db=env.open_db(b"meta")) as txn:
+        txn.put(b"schema", b"0")
+    env.close()
+    with pytest.raises(StoreFormatError) as err:
+        store.Store.open(tmp_path)
+    assert "hashwatchd scan --rebuild" in str(err.value)
+    store.rebuild(tmp_path)
+    store.Store.open(tmp_path).close()
+
+
+def test_map_grows_when_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a tiny initial map, writing 20,000 entries grows it instead of failing."""
+    monkeypatch.setattr(store, "_INITIAL_MAP", 1 << 20)
+    with store.Store.open(tmp_path) as st:
+        for chunk in range(10):
+            st.write(put=[Entry(f"/p/{chunk}/{i}.jpg".encode(), Role.NEEDLE, STAT, FP) for i in range(2000)])
+        assert sum(1 for _ in st.entries(Role.NEEDLE)) == 20000
+
+
+def test_kill_during_writes_leaves_whole_batches(tmp_path: Path) -> None:
+    """kill -9 during a stream of 100-entry batches leaves a multiple of 100 entries, all intact."""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            from pathlib import Path
+            from hashwatchd.store import Store
+            from hashwatchd.model import Entry, Role
+            from tests_helper import FP, STAT
+            st = Store.open(Path({str(tmp_path)!r}))
+            n = 0
+            while True:
+                st.write(put=[Entry(f"/p/{{n}}/{{i}}.jpg".encode(), Role.NEEDLE, STAT, FP) for i in range(100)])
+                n += 1
+                if n == 3:
+                    print("writing", flush=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait()
+    with store.Store.open(tmp_path) as st:
+        entries = list(st.entries(Role.NEEDLE))
+    assert len(entries) >= 300
+    assert len(entries) % 100 == 0
+    assert all(e.fingerprint == FP and e.stat == STAT for e in entries)
+
+
+def test_deleted_state_directory_is_noticed(tmp_path: Path) -> None:
+    """After the index directory is removed, check_alive() raises instead of writing into the void."""
+    st = store.Store.open(tmp_path / "state")
+    try:
+        st.check_alive()
+        shutil.rmtree(tmp_path / "state")
+        with pytest.raises(StoreError, match="disappeared"):
+            st.check_alive()
+    finally:
+        st.close()

@@ -1,0 +1,52 @@
+"""The decoder pool: results for every file, and a dead or stuck worker costs one file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+from conftest import encode, photo, write
+
+from hashwatchd.decode import DEFAULT_MAX_PIXELS
+from hashwatchd.workers import Pool
+
+
+def test_every_path_gets_one_result(tmp_path: Path) -> None:
+    """Good, corrupt and vanished files each get exactly one result with a fingerprint or reason."""
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"{i}.jpg"
+        write(p, encode(photo(i, 160, 120), ".jpg"))
+        paths.append(os.fsencode(p))
+    write(tmp_path / "bad.jpg", b"not an image at all")
+    paths += [os.fsencode(tmp_path / "bad.jpg"), os.fsencode(tmp_path / "gone.jpg")]
+    with Pool(2, DEFAULT_MAX_PIXELS) as pool:
+        results = {r.path: r for r in pool.map(paths)}
+    assert set(results) == set(paths)
+    assert all(results[p].fingerprint is not None for p in paths[:6])
+    assert (results[paths[6]].error or "").startswith("not-an-image")
+    assert (results[paths[7]].error or "").startswith("vanished")
+
+
+def test_worker_killed_while_idle_is_replaced_silently(tmp_path: Path) -> None:
+    """Workers that died between batches are replaced; no file is blamed for it."""
+    write(tmp_path / "a.jpg", encode(photo(1, 160, 120), ".jpg"))
+    path = os.fsencode(tmp_path / "a.jpg")
+    with Pool(2, DEFAULT_MAX_PIXELS) as pool:
+        assert next(iter(pool.map([path]))).fingerprint is not None
+        for w in pool._workers:
+            w.process.kill()
+            w.process.join()
+        again = list(pool.map([path, path]))
+    assert [r.error for r in again] == [None, None]
+
+
+def test_stuck_decode_times_out_and_the_pool_goes_on(tmp_path: Path) -> None:
+    """A file that overruns the time limit is reported as a timeout; the worker is replaced."""
+    big = cv2.resize(photo(3, 400, 300), (6000, 4500))
+    write(tmp_path / "big.png", encode(big, ".png"))
+    with Pool(1, DEFAULT_MAX_PIXELS, timeout=0.01) as pool:
+        [result] = pool.map([os.fsencode(tmp_path / "big.png")])
+        assert (result.error or "").startswith("decoder-timeout")
+        assert pool._workers[0].process.is_alive()
