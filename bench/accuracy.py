@@ -11,7 +11,6 @@ edited-recall >= 95%, negatives called edited <= 3%).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
