@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hashwatchd import __version__, config, indexer, logs, publish, report, store
+from hashwatchd import __version__, config, files, indexer, logs, publish, report, store
+from hashwatchd.daemon import Daemon
 from hashwatchd.errors import ConfigError, HashwatchdError
 from hashwatchd.features import to_hex
 from hashwatchd.matching import Outcome, outcome
@@ -59,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: all cores)")
     scan.add_argument("--rebuild", action="store_true", help="discard the index and hash everything again")
     scan.add_argument("--json", action="store_true", help="print the status document instead of a summary")
+
+    run = command("run", "watch the library and the needles, keep the status file up to date (foreground)")
+    run.add_argument("--haystack", nargs="+", metavar="DIR", help="library folder(s) or glob patterns")
+    run.add_argument("--needles", nargs="+", metavar="DIR", help="folder(s) to check, or glob patterns")
+    run.add_argument("--config", type=Path, metavar="FILE", help="config file (SIGHUP re-reads it)")
+    run.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
+    run.add_argument("--report", type=Path, metavar="FILE", help="status file (default: STATE_DIR/status.json)")
+    run.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: all cores)")
+    run.add_argument(
+        "--settle", type=float, metavar="SECONDS", help="hash a file once it has not changed for this long (default 2)"
+    )
 
     status = command("status", "show the status file")
     where = status.add_mutually_exclusive_group()
@@ -105,6 +117,10 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     for key in ("state_dir", "report"):
         if getattr(args, key, None):
             values[key] = getattr(args, key).absolute()
+    if getattr(args, "settle", None) is not None:
+        if args.settle < 0:
+            raise ConfigError("--settle", args.settle, "a number of seconds >= 0")
+        values["settle"] = args.settle
     if getattr(args, "workers", None) is not None:
         if args.workers < 1:
             raise ConfigError("--workers", args.workers, "a whole number >= 1")
@@ -116,14 +132,26 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
-def _scan(args: argparse.Namespace) -> int:
-    s = _settings(args)
+def _require_roots(s: config.Settings) -> None:
     for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
         if not dirs:
             raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    _require_roots(s)
+    return Daemon(s, lambda: _settings(args)).run()
+
+
+def _scan(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    _require_roots(s)
+    for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
         for d in dirs:
-            if not os.path.isdir(d):
+            if not files.expand_roots([d]):
                 raise ConfigError(f"--{key}", os.fsdecode(d), "an existing directory")
+    s = replace(s, haystack=tuple(files.expand_roots(s.haystack)), needles=tuple(files.expand_roots(s.needles)))
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:
         store.rebuild(s.state_dir)
@@ -134,7 +162,7 @@ def _scan(args: argparse.Namespace) -> int:
             hashed += stats.hashed
         lib = indexer.library(st)
         outcomes = indexer.judge(st, lib, s.needles)
-        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", pending=0, now=_now())
+        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", now=_now())
     publish.write_json(s.report_path, doc)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -273,4 +301,4 @@ def _hash(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-_COMMANDS = {"scan": _scan, "status": _status, "matches": _matches, "query": _query, "hash": _hash}
+_COMMANDS = {"run": _run, "scan": _scan, "status": _status, "matches": _matches, "query": _query, "hash": _hash}

@@ -44,6 +44,17 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_pixels: int = DEFAULT_MAX_PIXELS
     exclude: tuple[str, ...] = ()
+    settle: float = 2.0
+    report_interval: float = 1.0
+    watch: str = "auto"
+    root_watch: tuple[tuple[bytes, str], ...] = ()
+    poll_interval: float = 30.0
+    reconcile_interval: float = 3600.0
+    on_folder_complete: tuple[str, ...] = ()
+
+    def watch_mode(self, pattern: bytes) -> str:
+        """The watch mode configured for a root pattern (its own, else the global one)."""
+        return dict(self.root_watch).get(pattern, self.watch)
 
     @property
     def report_path(self) -> Path:
@@ -51,12 +62,49 @@ class Settings:
 
 
 def parse_dirs(key: str, value: Any, source: str = "") -> tuple[bytes, ...]:
-    """Absolute byte paths of a directory list (a single string is a list of one)."""
-    if isinstance(value, str):
+    """Absolute byte paths (or glob patterns) of a directory list; one string is a list of one.
+
+    An item may also be a mapping `{path: DIR, watch: auto|inotify|poll}`.
+    """
+    return tuple(pattern for pattern, _ in _roots(key, value, source))
+
+
+def _roots(key: str, value: Any, source: str) -> list[tuple[bytes, str | None]]:
+    if isinstance(value, (str, dict)):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not value:
         raise ConfigError(key, value, "a list of directory paths", source)
-    return tuple(os.fsencode(os.path.abspath(os.path.expanduser(v))) for v in value)
+    out = []
+    for raw in value:
+        item, watch = raw, None
+        if isinstance(item, dict):
+            extra = set(item) - {"path", "watch"}
+            if extra or "path" not in item:
+                raise ConfigError(key, item, "a path, or a mapping with 'path' and optionally 'watch'", source)
+            watch = _watch(f"{key}.watch", item.get("watch", "auto"), source)
+            item = item["path"]
+        if not isinstance(item, str) or not item:
+            raise ConfigError(key, item, "a list of directory paths", source)
+        out.append((os.fsencode(os.path.abspath(os.path.expanduser(item))), watch))
+    return out
+
+
+def _watch(key: str, value: Any, source: str) -> str:
+    if value not in ("auto", "inotify", "poll"):
+        raise ConfigError(key, value, "one of auto, inotify, poll", source)
+    return str(value)
+
+
+def _seconds(key: str, value: Any, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(key, value, "a number of seconds >= 0", source)
+    return float(value)
+
+
+def _argv(key: str, value: Any, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "a command as a list of words, e.g. ['notify-send', 'photos']", source)
+    return tuple(value)
 
 
 def _path(key: str, value: Any, source: str) -> Path:
@@ -85,6 +133,12 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "workers": _positive_int,
     "max_pixels": _positive_int,
     "exclude": _globs,
+    "settle": _seconds,
+    "report_interval": _seconds,
+    "watch": _watch,
+    "poll_interval": _seconds,
+    "reconcile_interval": _seconds,
+    "on_folder_complete": _argv,
 }
 
 
@@ -103,6 +157,9 @@ def parse(text: str, source: str = "<config>") -> dict[str, Any]:
         if key not in _KEYS:
             raise ConfigError(str(key), value, "one of the keys " + ", ".join(sorted(_KEYS)), source)
         values[key] = _KEYS[key](key, value, source)
+        if key in ("haystack", "needles"):
+            own = [(p, w) for p, w in _roots(key, value, source) if w is not None]
+            values["root_watch"] = values.get("root_watch", ()) + tuple(own)
     return values
 
 

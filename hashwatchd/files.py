@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import glob
 import logging
 import os
 import stat
@@ -122,3 +123,18 @@ def read_photo(path: bytes, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, Fil
 def _photo_error(exc: OSError) -> PhotoError:
     code, detail = _ERRNO_CODES.get(exc.errno or 0, ("io-error", exc.strerror or str(exc)))
     return PhotoError(code, detail)
+
+
+def expand_roots(patterns: Sequence[bytes]) -> list[bytes]:
+    """Existing directories named by `patterns`; a pattern may be a glob (`/media/*/*/DCIM`)."""
+    out: list[bytes] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in b"*?[") else [pattern]
+        out += [m.rstrip(b"/") or b"/" for m in matches if os.path.isdir(m) and m not in out]
+    return out
+
+
+def hidden_below(path: bytes, root: bytes) -> bool:
+    """Whether any component of `path` below `root` is hidden (a temporary or a dot folder)."""
+    rel = path[len(root.rstrip(b"/")) + 1 :]
+    return any(part.startswith(b".") for part in rel.split(b"/"))

@@ -8,7 +8,7 @@ bump SCHEMA on any incompatible change.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +31,7 @@ class Folder:
     missing_paths: list[bytes] = field(default_factory=list)
     edited_paths: list[bytes] = field(default_factory=list)
     unreadable: list[tuple[bytes, str]] = field(default_factory=list)
+    pending: int = 0
 
     @property
     def images(self) -> int:
@@ -62,6 +63,8 @@ class Folder:
             "root": os.fsdecode(self.root),
             "path": os.fsdecode(self.path),
             "status": self.status,
+            "complete": self.pending == 0,
+            "pending": self.pending,
             "images": self.images,
             **self.counts,
             "imported": self.imported,
@@ -80,18 +83,29 @@ def root_of(path: bytes, roots: Sequence[bytes]) -> bytes | None:
     return best
 
 
-def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes]) -> list[Folder]:
-    """Group outcomes by (root, directory relative to it); `2019/Misc` and `2020/Misc` differ."""
+def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes], pending: Iterable[bytes] = ()) -> list[Folder]:
+    """Group outcomes by (root, directory relative to it); `2019/Misc` and `2020/Misc` differ.
+
+    `pending` are needle files seen but not hashed yet: they make their folder incomplete (and
+    make a folder appear as soon as a new dump starts arriving).
+    """
     by_key: dict[tuple[bytes, bytes], Folder] = {}
-    for out in outcomes:
-        root = root_of(out.path, roots)
+
+    def folder(path: bytes) -> Folder | None:
+        root = root_of(path, roots)
         if root is None:
-            continue
-        rel = os.path.relpath(os.path.dirname(out.path), root)
-        key = (root, rel)
+            return None
+        key = (root, os.path.relpath(os.path.dirname(path), root))
         if key not in by_key:
-            by_key[key] = Folder(root, rel)
-        by_key[key].add(out)
+            by_key[key] = Folder(*key)
+        return by_key[key]
+
+    for out in outcomes:
+        if f := folder(out.path):
+            f.add(out)
+    for path in pending:
+        if f := folder(path):
+            f.pending += 1
     return [by_key[k] for k in sorted(by_key)]
 
 
@@ -101,20 +115,34 @@ def build(
     haystack: tuple[int, int],
     *,
     state: str,
-    pending: int,
+    pending: Collection[bytes] = (),
+    offline: Collection[bytes] = (),
+    times: Mapping[tuple[bytes, bytes], tuple[datetime, datetime]] | None = None,
     now: datetime,
 ) -> dict[str, object]:
-    """The status document. `haystack` is (images, unreadable) of the library."""
-    found = folders(outcomes, roots)
+    """The status document. `haystack` is (images, unreadable) of the library; `times` gives a
+    folder's (first_seen, updated_at), `now` for folders it does not know."""
+    found = folders(outcomes, roots, pending)
+    docs = []
+    for f in found:
+        first, updated = (times or {}).get((f.root, f.path), (now, now))
+        docs.append(
+            {
+                **f.to_dict(),
+                "online": f.root not in offline,
+                "first_seen": first.isoformat(timespec="seconds"),
+                "updated_at": updated.isoformat(timespec="seconds"),
+            }
+        )
     return {
         "schema": SCHEMA,
         "generated_at": now.isoformat(timespec="seconds"),
         "state": state,
-        "pending": pending,
+        "pending": len(pending),
         "haystack": {"images": haystack[0], "unreadable": haystack[1]},
         "needles": {
             "images": sum(f.images for f in found),
             "unreadable": sum(f.counts["unreadable"] for f in found),
         },
-        "folders": [f.to_dict() for f in found],
+        "folders": docs,
     }

@@ -19,7 +19,7 @@ LIB = Match(b"/lib/a.png", Tier.SAME, 1)
 
 
 def _doc(outcomes: list[Outcome], roots: list[bytes]) -> dict:
-    return report.build(outcomes, roots, (10, 1), state="done", pending=0, now=NOW)
+    return report.build(outcomes, roots, (10, 1), state="done", now=NOW)
 
 
 def test_folders_are_keyed_by_path_relative_to_their_root() -> None:

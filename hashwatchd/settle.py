@@ -1,0 +1,69 @@
+"""Decide when a file has stopped changing, so a copy in progress is never hashed.
+
+Pure: the caller passes the time and what `lstat` said. A file is due once its (size,
+mtime_ns, inode) has not changed for `settle` seconds; any change restarts its clock. A file
+seen many times (created, modified, closed, moved...) is still one entry: it is hashed once
+per change, however many events it produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hashwatchd.model import FileStat
+
+
+@dataclass
+class _Watch:
+    stat: FileStat
+    since: float
+
+
+class Settler:
+    """Files waiting to stop changing."""
+
+    def __init__(self, settle: float) -> None:
+        self.settle = settle
+        self._files: dict[bytes, _Watch] = {}
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._files
+
+    def observe(self, path: bytes, stat: FileStat, now: float) -> None:
+        """Record what the disk says about `path` now; a different stat restarts its clock."""
+        held = self._files.get(path)
+        if held is None or held.stat != stat:
+            self._files[path] = _Watch(stat, now)
+
+    def forget(self, path: bytes) -> None:
+        """Stop waiting for `path` (it was deleted or moved away)."""
+        self._files.pop(path, None)
+
+    def forget_under(self, prefix: bytes) -> None:
+        """Stop waiting for everything under a directory."""
+        top = prefix.rstrip(b"/") + b"/"
+        for path in [p for p in self._files if p.startswith(top)]:
+            del self._files[path]
+
+    def ripe(self, now: float) -> list[tuple[bytes, FileStat]]:
+        """Files unchanged for `settle` seconds by the last observation; the caller re-checks
+        each on disk and calls `observe` (changed: clock restarts) or `take` (unchanged)."""
+        return [(p, w.stat) for p, w in self._files.items() if now - w.since >= self.settle]
+
+    def take(self, path: bytes) -> None:
+        """`path` is settled and handed on for hashing."""
+        self._files.pop(path, None)
+
+    def next_due(self, now: float) -> float | None:
+        """Seconds until the earliest file may be ripe, or None when nothing waits."""
+        if not self._files:
+            return None
+        return max(0.0, min(w.since for w in self._files.values()) + self.settle - now)
+
+    def pending_under(self, prefix: bytes) -> int:
+        """How many waiting files lie under `prefix`."""
+        top = prefix.rstrip(b"/") + b"/"
+        return sum(1 for p in self._files if p.startswith(top))
