@@ -1,0 +1,279 @@
+"""End to end: a real `hashwatchd run` process on temp dirs, checked through the status file alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from conftest import encode, photo, write
+
+SETTLE = "0.5"
+WAIT = 20.0
+
+
+class Daemon:
+    """A running `hashwatchd run` and the status file it keeps."""
+
+    def __init__(self, base: Path, config: Path) -> None:
+        self.base = base
+        self.config = config
+        self.report = base / "state/status.json"
+        self.log = base / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hashwatchd",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--state-dir",
+                    str(self.base / "state"),
+                    "--settle",
+                    SETTLE,
+                    "--workers",
+                    "2",
+                    "-vv",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        self.wait(lambda d: d["state"] == "watching")
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.report.read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = WAIT) -> dict[str, Any]:
+        """Poll the status file as a client would, until `check` holds."""
+        deadline = time.monotonic() + timeout
+        doc = None
+        while time.monotonic() < deadline:
+            doc = self.status()
+            if doc is not None and check(doc):
+                return doc
+            assert self.proc is None or self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(
+            f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n" + self.log.read_text()[-3000:]
+        )
+
+    def folder(self, doc: dict[str, Any], path: str) -> dict[str, Any] | None:
+        return next((f for f in doc["folders"] if f["path"] == path), None)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=15)
+        self.proc = None
+        return code
+
+    def hashed_count(self, name: str) -> int:
+        return sum(
+            1 for line in self.log.read_text(errors="replace").splitlines() if "hashed" in line and line.endswith(name)
+        )
+
+
+PICS = [photo(seed, 240, 180) for seed in range(12)]
+
+
+def _jpeg(i: int, quality: int = 85) -> bytes:
+    return encode(PICS[i], ".jpg", cv2.IMWRITE_JPEG_QUALITY, quality)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """Library with pictures 0-3, an empty needle root, and a running daemon."""
+    for i in range(4):
+        write(tmp_path / f"lib/{i}.png", encode(PICS[i], ".png"))
+    (tmp_path / "needles").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\nreport_interval: 0.2\npoll_interval: 0.5\n"
+    )
+    d = Daemon(tmp_path, cfg)
+    d.start()
+    yield d
+    if d.proc is not None:
+        d.proc.kill()
+        d.proc.wait()
+    assert "Traceback" not in d.log.read_text(errors="replace")
+
+
+def _dump(where: Path, pictures: dict[str, int]) -> None:
+    for name, i in pictures.items():
+        write(where / name, _jpeg(i))
+
+
+def test_cp_r_of_a_dump_is_reported(daemon: Daemon, tmp_path: Path) -> None:
+    """A folder copied in with its files (cp -r) appears, complete, with the right counts."""
+    _dump(tmp_path / "src/DCIM/100CANON", {"a.jpg": 0, "b.jpg": 1, "new.jpg": 8})
+    subprocess.run(["cp", "-r", str(tmp_path / "src/DCIM"), str(tmp_path / "needles")], check=True)
+    doc = daemon.wait(
+        lambda d: (f := daemon.folder(d, "DCIM/100CANON")) is not None and f["complete"] and f["images"] == 3
+    )
+    f = daemon.folder(doc, "DCIM/100CANON")
+    assert f is not None
+    assert (f["status"], f["same"], f["missing"]) == ("partial", 2, 1)
+    assert f["missing_paths"] == [str(tmp_path / "needles/DCIM/100CANON/new.jpg")]
+    assert f["online"] is True
+    assert doc["pending"] == 0
+
+
+def test_rsync_temporaries_are_hashed_only_once_renamed(daemon: Daemon, tmp_path: Path) -> None:
+    """rsync writes .name.XXXXXX then renames it: the temp is never listed, the final file hashed once."""
+    folder = tmp_path / "needles/card"
+    folder.mkdir()
+    tmp = folder / ".IMG_1.JPG.Ab12Cd"
+    with tmp.open("wb") as f:
+        data = _jpeg(2)
+        f.write(data[: len(data) // 2])
+        f.flush()
+        time.sleep(0.3)
+        f.write(data[len(data) // 2 :])
+    os.rename(tmp, folder / "IMG_1.JPG")
+    doc = daemon.wait(lambda d: (f := daemon.folder(d, "card")) is not None and f["images"] == 1 and f["complete"])
+    assert daemon.folder(doc, "card")["same"] == 1  # type: ignore[index]
+    time.sleep(1.0)
+    assert daemon.hashed_count("IMG_1.JPG") == 1
+    assert daemon.hashed_count(".IMG_1.JPG.Ab12Cd") == 0
+
+
+def test_mv_of_a_folder_into_the_needles(daemon: Daemon, tmp_path: Path) -> None:
+    """A folder moved in from elsewhere on the same file system is walked and reported."""
+    _dump(tmp_path / "outside/trip", {"x.jpg": 3, "y.jpg": 9})
+    os.rename(tmp_path / "outside/trip", tmp_path / "needles/trip")
+    doc = daemon.wait(lambda d: (f := daemon.folder(d, "trip")) is not None and f["images"] == 2 and f["complete"])
+    assert daemon.folder(doc, "trip")["status"] == "partial"  # type: ignore[index]
+
+
+def test_library_changes_rejudge_needles(daemon: Daemon, tmp_path: Path) -> None:
+    """Adding the library copy imports a missing needle; deleting it makes the needle missing again."""
+    _dump(tmp_path / "needles/old", {"p.jpg": 10})
+    daemon.wait(lambda d: (f := daemon.folder(d, "old")) is not None and f["status"] == "not_imported")
+    write(tmp_path / "lib/10.png", encode(PICS[10], ".png"))
+    daemon.wait(lambda d: daemon.folder(d, "old")["status"] == "imported")  # type: ignore[index]
+    os.unlink(tmp_path / "lib/10.png")
+    daemon.wait(lambda d: daemon.folder(d, "old")["status"] == "not_imported")  # type: ignore[index]
+
+
+def test_sigterm_stops_cleanly(daemon: Daemon) -> None:
+    """SIGTERM: exit 0 within seconds, status file says stopped."""
+    assert daemon.stop() == 0
+    assert daemon.status()["state"] == "stopped"  # type: ignore[index]
+
+
+def test_changes_while_killed_are_found_at_restart(daemon: Daemon, tmp_path: Path) -> None:
+    """After kill -9, a needle added and a library file deleted while down show after restart."""
+    _dump(tmp_path / "needles/a", {"1.jpg": 1})
+    daemon.wait(lambda d: (f := daemon.folder(d, "a")) is not None and f["status"] == "imported")
+    daemon.stop(signal.SIGKILL)
+    os.unlink(tmp_path / "lib/1.png")
+    _dump(tmp_path / "needles/b", {"2.jpg": 2})
+    daemon.start()
+    doc = daemon.wait(
+        lambda d: (
+            (f := daemon.folder(d, "b")) is not None
+            and f["complete"]
+            and daemon.folder(d, "a")["status"] == "not_imported"
+        )
+    )  # type: ignore[index]
+    assert daemon.folder(doc, "b")["status"] == "imported"  # type: ignore[index]
+    assert doc["haystack"]["images"] == 3
+
+
+def test_sighup_adds_a_root(daemon: Daemon, tmp_path: Path) -> None:
+    """SIGHUP re-reads the config: a needle root added there is scanned without a restart."""
+    _dump(tmp_path / "usb/photos", {"u.jpg": 0})
+    daemon.config.write_text(
+        daemon.config.read_text().replace(
+            f"needles: [{tmp_path / 'needles'}]", f"needles: [{tmp_path / 'needles'}, {tmp_path / 'usb'}]"
+        )
+    )
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    doc = daemon.wait(lambda d: any(f["root"] == str(tmp_path / "usb") for f in d["folders"]))
+    [f] = [f for f in doc["folders"] if f["root"] == str(tmp_path / "usb")]
+    assert (f["path"], f["status"]) == ("photos", "imported")
+
+
+def test_glob_root_appears_and_vanishes(tmp_path: Path) -> None:
+    """A card root matching media/*/DCIM is scanned when inserted and kept, offline, when removed."""
+    for i in range(2):
+        write(tmp_path / f"lib/{i}.png", encode(PICS[i], ".png"))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: ['{tmp_path}/media/*/DCIM']\nreport_interval: 0.2\n")
+    d = Daemon(tmp_path, cfg)
+    d.start()
+    try:
+        assert "does not exist (yet)" in d.log.read_text()
+        _dump(tmp_path / "staging/DCIM/100", {"c.jpg": 0, "n.jpg": 7})
+        (tmp_path / "media").mkdir()
+        os.rename(tmp_path / "staging", tmp_path / "media/card1")
+        d.wait(lambda doc: (f := d.folder(doc, "100")) is not None and f["images"] == 2 and f["complete"])
+        shutil.rmtree(tmp_path / "media/card1")
+        doc = d.wait(lambda doc: d.folder(doc, "100")["online"] is False)  # type: ignore[index]
+        f = d.folder(doc, "100")
+        assert f is not None
+        assert (f["images"], f["missing"]) == (2, 1)
+    finally:
+        assert d.stop() == 0
+
+
+def test_many_files_each_hashed_once(daemon: Daemon, tmp_path: Path) -> None:
+    """A 200-file dump copied in while running: every file reported, each hashed exactly once."""
+    src = tmp_path / "src/big"
+    for k in range(200):
+        write(src / f"IMG_{k:04d}.JPG", _jpeg(k % 12, 70 + k % 20))
+    shutil.copytree(src, tmp_path / "needles/big")
+    daemon.wait(
+        lambda d: (f := daemon.folder(d, "big")) is not None and f["images"] == 200 and f["complete"], timeout=60
+    )
+    counts = [daemon.hashed_count(f"IMG_{k:04d}.JPG") for k in range(200)]
+    assert counts == [1] * 200
+
+
+def test_folder_complete_hook_runs_without_a_shell(tmp_path: Path) -> None:
+    """on_folder_complete gets the folder in environment variables; no shell is involved."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    (tmp_path / "needles").mkdir()
+    out = tmp_path / "hook.out"
+    hook = tmp_path / "hook.py"
+    hook.write_text(
+        f"import os\nopen({str(out)!r}, 'a').write("
+        "os.environ['HASHWATCHD_FOLDER'] + ' ' + os.environ['HASHWATCHD_STATUS'] + "
+        "' ' + os.environ['HASHWATCHD_MISSING'] + '\\n')\n"
+    )
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\n"
+        f"on_folder_complete: ['{sys.executable}', '{hook}']\n"
+    )
+    d = Daemon(tmp_path, cfg)
+    d.start()
+    try:
+        _dump(tmp_path / "stage/$(touch pwned)", {"a.jpg": 0, "b.jpg": 5})
+        os.rename(tmp_path / "stage/$(touch pwned)", tmp_path / "needles/$(touch pwned)")
+        deadline = time.monotonic() + WAIT
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.read_text() == "$(touch pwned) partial 1\n"
+        assert not (tmp_path / "pwned").exists()
+    finally:
+        assert d.stop() == 0
