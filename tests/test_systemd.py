@@ -53,9 +53,22 @@ def test_sd_notify_ready_status_watchdog_stopping(tmp_path: Path) -> None:
     sock.settimeout(0.2)
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hashwatchd", "run", "--haystack", str(tmp_path / "lib"), "--needles",
-         str(tmp_path / "needles"), "--state-dir", str(tmp_path / "state"), "--workers", "1"],
-        env=env, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "hashwatchd",
+            "run",
+            "--haystack",
+            str(tmp_path / "lib"),
+            "--needles",
+            str(tmp_path / "needles"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
     )
     messages: list[str] = []
 
