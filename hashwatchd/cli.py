@@ -21,7 +21,7 @@ from hashwatchd import __version__, config, files, indexer, logs, publish, repor
 from hashwatchd.daemon import Daemon
 from hashwatchd.errors import ConfigError, HashwatchdError
 from hashwatchd.features import to_hex
-from hashwatchd.matching import Outcome, outcome
+from hashwatchd.matching import Outcome, verdict
 from hashwatchd.model import Role
 from hashwatchd.workers import Pool
 
@@ -161,13 +161,14 @@ def _scan(args: argparse.Namespace) -> int:
             stats = indexer.sync(st, pool, role, roots, excludes=s.exclude, progress=_progress_bar(role.value))
             hashed += stats.hashed
         lib = indexer.library(st)
-        outcomes = indexer.judge(st, lib, s.needles)
+        checks = indexer.SyncStats()
+        outcomes = indexer.judge(st, lib, pool, s.needles, stats=checks)
         doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", now=_now())
     publish.write_json(s.report_path, doc)
     if args.json:
         print(json.dumps(doc, indent=1))
     else:
-        _print_summary(doc, hashed, s.report_path)
+        _print_summary(doc, hashed, checks.checked, s.report_path)
     return 0
 
 
@@ -182,7 +183,7 @@ def _progress_bar(label: str) -> indexer.Progress | None:
     return show
 
 
-def _print_summary(doc: dict[str, Any], hashed: int, report_path: Path) -> None:
+def _print_summary(doc: dict[str, Any], hashed: int, checked: int, report_path: Path) -> None:
     todo = [f for f in doc["folders"] if f["status"] in ("not_imported", "partial")]
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
@@ -202,8 +203,9 @@ def _print_summary(doc: dict[str, Any], hashed: int, report_path: Path) -> None:
         f"in {len(doc['folders'])} folders: "
         + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(by_status.items()))
     )
-    if hashed:
-        print(f"hashed {hashed} new or changed files; status written to {report_path}")
+    if hashed or checked:
+        extra = f" and confirmed {checked} matches at full resolution" if checked else ""
+        print(f"hashed {hashed} new or changed files{extra}; status written to {report_path}")
     else:
         print(f"index up to date: nothing decoded; status written to {report_path}")
 
@@ -256,26 +258,32 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 
 def _matches(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or config.default_state_dir()
-    with store.Store.open(state_dir, write=False) as st:
-        _print_outcomes(indexer.judge(st, indexer.library(st)), args.json)
+    with store.Store.open(state_dir, write=False) as st, _pool(os.cpu_count() or 1) as pool:
+        _print_outcomes(indexer.judge(st, indexer.library(st), pool, remember=False), args.json)
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or config.default_state_dir()
     paths = [os.fsencode(p) for p in args.images]
-    with store.Store.open(state_dir, write=False) as st:
+    with store.Store.open(state_dir, write=False) as st, _pool(len(paths)) as pool:
         lib = indexer.library(st)
-    with Pool(min(len(paths), os.cpu_count() or 1), config.Settings().max_pixels) as pool:
         results = {r.path: r for r in pool.map(paths)}
-    outs = [outcome(p, results[p].fingerprint, results[p].error, lib) for p in paths]
+        found = {p: lib.match(fp) if (fp := results[p].fingerprint) else [] for p in paths}
+        checks = indexer.confirm(st, lib, pool, [(p, results[p].fingerprint, found[p]) for p in paths], remember=False)
+    outs = [verdict(p, results[p].fingerprint, results[p].error, found[p], lib, checks=checks) for p in paths]
     _print_outcomes(outs, args.json)
     return 0
 
 
+def _pool(tasks: int) -> Pool:
+    """A decoder pool for a one-off command: no more workers than tasks or cores."""
+    return Pool(max(1, min(tasks, os.cpu_count() or 1)), config.Settings().max_pixels)
+
+
 def _hash(args: argparse.Namespace) -> int:
     paths = [os.fsencode(p) for p in args.images]
-    with Pool(min(len(paths), os.cpu_count() or 1), config.Settings().max_pixels) as pool:
+    with _pool(len(paths)) as pool:
         results = {r.path: r for r in pool.map(paths)}
     failed = 0
     for p in paths:

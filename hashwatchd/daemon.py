@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import FrameType
 
-from hashwatchd import files, publish, report, systemd
+from hashwatchd import files, indexer, publish, report, systemd
 from hashwatchd.config import Settings
 from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreError
-from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, outcome
+from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 from hashwatchd.settle import Settler
 from hashwatchd.store import Store
@@ -510,7 +510,9 @@ class Daemon:
         self._dirty = True
 
     def _judge(self, path: bytes, fp: Fingerprint | None, err: str | None) -> None:
-        self._set_outcome(path, outcome(path, fp, err, self.mem.library))
+        found = self.mem.library.match(fp) if fp else []
+        checks = indexer.confirm(self.store, self.mem.library, self.pool, [(path, fp, found)])
+        self._set_outcome(path, verdict(path, fp, err, found, self.mem.library, checks=checks))
 
     def _set_outcome(self, path: bytes, out: Outcome | None) -> None:
         old = self.mem.outcomes.pop(path, None)

@@ -46,8 +46,11 @@ class Picture:
     format: str
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode `data` or raise PhotoError with a stable code and a human detail."""
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Picture:
+    """Decode `data` or raise PhotoError with a stable code and a human detail.
+
+    A JPEG is DCT-scaled as far as keeps its short side at least `min_side` pixels.
+    """
     if not data:
         raise PhotoError("empty", "the file is empty")
     fmt = formats.sniff(data)
@@ -56,7 +59,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
         raise PhotoError("too-large", f"too large: {width} x {height} pixels is over the limit of {max_pixels:,}")
     try:
         if fmt == "jpeg":
-            bgr = _decode_jpeg(data, min(width, height))
+            bgr = _decode_jpeg(data, min(width, height), min_side)
         elif fmt == "heif":
             bgr = _decode_heif(data)
         else:
@@ -70,10 +73,10 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     return Picture(bgr, width, height, fmt)
 
 
-def _decode_jpeg(data: bytes, short_side: int) -> np.ndarray:
+def _decode_jpeg(data: bytes, short_side: int, min_side: int) -> np.ndarray:
     flag = cv2.IMREAD_COLOR
     for factor, reduced in _REDUCED:
-        if short_side // factor >= MIN_SIDE:
+        if short_side // factor >= min_side:
             flag = reduced
             break
     with _stderr_lines() as lines:

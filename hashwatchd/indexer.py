@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hashwatchd import files
-from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, outcome
-from hashwatchd.model import Entry, FileStat, Role
+from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, pixel_checks_needed, verdict
+from hashwatchd.model import Entry, FileStat, Fingerprint, Match, Role
 from hashwatchd.report import root_of
 from hashwatchd.store import Store
 from hashwatchd.workers import Pool
@@ -34,6 +34,7 @@ class SyncStats:
     files: int = 0
     hashed: int = 0
     removed: int = 0
+    checked: int = 0
 
 
 def sync(
@@ -89,16 +90,80 @@ def library(store: Store) -> Library:
 
 
 def judge(
-    store: Store, lib: Library, roots: Sequence[bytes] | None = None, policy: Policy = DEFAULT_POLICY
+    store: Store,
+    lib: Library,
+    pool: Pool,
+    roots: Sequence[bytes] | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    remember: bool = True,
+    stats: SyncStats | None = None,
 ) -> list[Outcome]:
-    """An outcome for every needle entry (under `roots` when given), sorted by path."""
-    outs = [
-        outcome(e.path, e.fingerprint, e.error, lib, policy)
-        for e in store.entries(Role.NEEDLE)
-        if roots is None or root_of(e.path, roots) is not None
-    ]
+    """An outcome for every needle entry (under `roots` when given), sorted by path.
+
+    `same` matches between pictures of different sizes are confirmed at full resolution in the
+    pool (see matching.needs_pixel_check); results are cached in the index by content digest,
+    so a second run decodes nothing. `remember=False` for a read-only index.
+    """
+    needles = [e for e in store.entries(Role.NEEDLE) if roots is None or root_of(e.path, roots) is not None]
+    found = {e.path: lib.match(e.fingerprint, policy) if e.fingerprint else [] for e in needles}
+    checks = confirm(
+        store,
+        lib,
+        pool,
+        [(e.path, e.fingerprint, found[e.path]) for e in needles],
+        policy,
+        remember=remember,
+        stats=stats,
+    )
+    outs = [verdict(e.path, e.fingerprint, e.error, found[e.path], lib, policy=policy, checks=checks) for e in needles]
     outs.sort(key=lambda o: o.path)
     return outs
+
+
+def confirm(
+    store: Store,
+    lib: Library,
+    pool: Pool,
+    needles: Sequence[tuple[bytes, Fingerprint | None, Sequence[Match]]],
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    remember: bool = True,
+    stats: SyncStats | None = None,
+) -> dict[tuple[bytes, bytes], bool]:
+    """Full-resolution checks for every (needle, library) pair that needs one, by path pair."""
+    wanted: dict[tuple[bytes, bytes], tuple[bytes, bytes, int]] = {}
+    for path, fp, found in needles:
+        for lp in pixel_checks_needed(fp, found, lib, policy=policy):
+            lfp = lib.fingerprint(lp)
+            assert fp is not None and lfp is not None
+            side = min(fp.width, fp.height, lfp.width, lfp.height)
+            wanted[(path, lp)] = (fp.digest, lfp.digest, side)
+    cached = store.checks((n, h) for n, h, _ in wanted.values())
+    out: dict[tuple[bytes, bytes], bool] = {}
+    todo = []
+    for pair, (nd, hd, side) in wanted.items():
+        if (nd, hd) in cached:
+            out[pair] = cached[(nd, hd)]
+        else:
+            todo.append((pair, nd, hd, side))
+    if not todo:
+        return out
+    log.info("confirming %d matches at full resolution", len(todo))
+    if stats is not None:
+        stats.checked += len(todo)
+    digests = {pair: (nd, hd) for pair, nd, hd, _ in todo}
+    fresh = []
+    for result in pool.check((pair[0], pair[1], side) for pair, _, _, side in todo):
+        pair = (result.needle, result.library)
+        if result.same is None:
+            log.info("cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.error)
+            continue
+        out[pair] = result.same
+        fresh.append((*digests[pair], result.same))
+    if remember:
+        store.put_checks(fresh)
+    return out
 
 
 def counts(store: Store, role: Role) -> tuple[int, int]:

@@ -21,6 +21,7 @@ import os
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import lmdb
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 1
 #: Changing any feature parameter invalidates every stored fingerprint, so it is part of the schema.
-FEATURES = b"dhash9x8-area/phash32-dct/thumb16-gray/chroma8-lab/decode-min128"
+FEATURES = b"dhash9x8-area/phash32-dct/thumb16-gray/chroma8-lab/decode-min128/pixels-blur1"
 
 _INITIAL_MAP = 64 << 20
 _ROLE_BYTE = {Role.HAYSTACK: b"H", Role.NEEDLE: b"N"}
@@ -76,6 +77,7 @@ class Store:
         self.path = path
         self._lock_fd = lock_fd
         self._files = env.open_db(b"files", create=lock_fd is not None)
+        self._checks = env.open_db(b"checks", create=lock_fd is not None)
         self._identity = os.stat(path / "data.mdb")
 
     @classmethod
@@ -163,10 +165,27 @@ class Store:
         """Apply a batch in one transaction: all of it lands or none does (kill -9 safe)."""
         items = [(_key(e.role, e.path), _encode(e)) for e in put]
         keys = [_key(role, path) for role, path in delete]
+        self._commit(self._files, items, keys)
+
+    def checks(self, pairs: Iterable[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
+        """Cached full-resolution checks, keyed by the two files' content digests."""
+        out = {}
+        with self._env.begin(db=self._checks) as txn:
+            for needle, library in pairs:
+                value = txn.get(needle + library)
+                if value is not None:
+                    out[(needle, library)] = value == b"\x01"
+        return out
+
+    def put_checks(self, results: Iterable[tuple[bytes, bytes, bool]]) -> None:
+        """Remember check results; a pair of contents gives the same answer wherever the files are."""
+        self._commit(self._checks, [(n + lib, b"\x01" if same else b"\x00") for n, lib, same in results], [])
+
+    def _commit(self, db: Any, items: list[tuple[bytes, bytes]], deletes: list[bytes]) -> None:
         while True:
             try:
-                with self._env.begin(write=True, db=self._files) as txn:
-                    for key in keys:
+                with self._env.begin(write=True, db=db) as txn:
+                    for key in deletes:
                         txn.delete(key)
                     for key, value in items:
                         txn.put(key, value)

@@ -41,6 +41,23 @@ class Hashed:
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PixelCheck:
+    """Whether a needle and a library file are the same picture at full resolution.
+
+    `same` is None when either file could not be read (then `error` says why).
+    """
+
+    needle: bytes
+    library: bytes
+    same: bool | None
+    error: str | None = None
+
+
+Task = tuple[str, bytes] | tuple[str, bytes, bytes, int]
+Result = Hashed | PixelCheck
+
+
 def hash_one(path: bytes, max_pixels: int) -> Hashed:
     """Read, decode and fingerprint one file in this process (what a worker does per task)."""
     from hashwatchd import decode, features, files  # noqa: PLC0415 - cv2 loads only in workers
@@ -54,6 +71,38 @@ def hash_one(path: bytes, max_pixels: int) -> Hashed:
         return Hashed(path, fs, None, str(exc))
     except MemoryError:
         return Hashed(path, fs, None, "too-large: out of memory while decoding")
+
+
+def check_pair(needle: bytes, library: bytes, short_side: int, max_pixels: int) -> PixelCheck:
+    """Decode both files at (at least) `short_side` and compare them pixel by pixel."""
+    import cv2  # noqa: PLC0415
+
+    from hashwatchd import decode, files, matching  # noqa: PLC0415
+
+    grays = []
+    try:
+        for path in (needle, library):
+            data, _ = files.read_photo(path)
+            picture = decode.decode(data, max_pixels, min_side=short_side)
+            grays.append(cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY))
+    except PhotoError as exc:
+        return PixelCheck(needle, library, None, str(exc))
+    except MemoryError:
+        return PixelCheck(needle, library, None, "too-large: out of memory while decoding")
+    return PixelCheck(needle, library, matching.same_pixels(grays[0], grays[1]))
+
+
+def _perform(task: Task, max_pixels: int) -> Result:
+    if task[0] == "hash":
+        return hash_one(task[1], max_pixels)
+    _, needle, library, short_side = task  # type: ignore[misc]
+    return check_pair(needle, library, short_side, max_pixels)
+
+
+def _failed(task: Task, error: str) -> Result:
+    if task[0] == "hash":
+        return Hashed(task[1], None, None, error)
+    return PixelCheck(task[1], task[2], None, error)  # type: ignore[misc]
 
 
 def _worker_main(conn: Connection, max_pixels: int) -> None:
@@ -70,19 +119,19 @@ def _worker_main(conn: Connection, max_pixels: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:
-            path = conn.recv()
+            task = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
-        if path is None:
+        if task is None:
             return
-        conn.send(hash_one(path, max_pixels))
+        conn.send(_perform(task, max_pixels))
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
-    path: bytes | None = None
+    task: Task | None = None
     deadline: float = 0.0
 
 
@@ -113,7 +162,18 @@ class Pool:
 
     def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
         """Hash every path; results come in completion order, one per path."""
-        todo = iter(paths)
+        for result in self._run(("hash", p) for p in paths):
+            assert isinstance(result, Hashed)
+            yield result
+
+    def check(self, pairs: Iterable[tuple[bytes, bytes, int]]) -> Iterator[PixelCheck]:
+        """Compare each (needle, library, short_side) at full resolution; completion order."""
+        for result in self._run(("pixels", n, lib, side) for n, lib, side in pairs):
+            assert isinstance(result, PixelCheck)
+            yield result
+
+    def _run(self, tasks: Iterable[Task]) -> Iterator[Result]:
+        todo = iter(tasks)
         first = next(todo, None)
         if first is None:
             return
@@ -123,13 +183,13 @@ class Pool:
         exhausted = False
         while True:
             for w in list(self._workers):
-                if w.path is None and not exhausted:
+                if w.task is None and not exhausted:
                     nxt = next(todo, None)
                     if nxt is None:
                         exhausted = True
                         break
                     self._send(w, nxt)
-            busy = [w for w in self._workers if w.path is not None]
+            busy = [w for w in self._workers if w.task is not None]
             if not busy:
                 return
             wait_for = min(w.deadline for w in busy) - time.monotonic()
@@ -142,19 +202,19 @@ class Pool:
                 elif time.monotonic() >= w.deadline:
                     yield self._replace(w, f"decoder-timeout: no result after {self._timeout:g} s")
 
-    def _send(self, w: _Worker, path: bytes) -> _Worker:
-        """Give `path` to `w`, first replacing it if it died while idle (no file is to blame)."""
+    def _send(self, w: _Worker, task: Task) -> _Worker:
+        """Give `task` to `w`, first replacing it if it died while idle (no file is to blame)."""
         for _ in range(2):
             if w.process.is_alive():
                 try:
-                    w.conn.send(path)
+                    w.conn.send(task)
                 except OSError:
                     pass
                 else:
-                    w.path, w.deadline = path, time.monotonic() + self._timeout
+                    w.task, w.deadline = task, time.monotonic() + self._timeout
                     return w
             w = self._respawn(w)
-        raise OSError(f"cannot start a decoder process for {os.fsdecode(path)}")
+        raise OSError(f"cannot start a decoder process for {os.fsdecode(task[1])}")
 
     def _respawn(self, w: _Worker) -> _Worker:
         w.process.kill()
@@ -164,20 +224,20 @@ class Pool:
         self._workers[self._workers.index(w)] = fresh
         return fresh
 
-    def _receive(self, w: _Worker) -> Hashed:
+    def _receive(self, w: _Worker) -> Result:
         try:
-            result: Hashed = w.conn.recv()
+            result: Result = w.conn.recv()
         except (EOFError, OSError):
             return self._replace(w, "decoder-crashed: the decoder process died")
-        w.path = None
+        w.task = None
         return result
 
-    def _replace(self, w: _Worker, error: str) -> Hashed:
-        path = w.path
-        assert path is not None
-        log.warning("%s: %s", os.fsdecode(path), error)
+    def _replace(self, w: _Worker, error: str) -> Result:
+        task = w.task
+        assert task is not None
+        log.warning("%s: %s", os.fsdecode(task[1]), error)
         self._respawn(w)
-        return Hashed(path, None, None, error)
+        return _failed(task, error)
 
     def close(self) -> None:
         """Stop every worker."""

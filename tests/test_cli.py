@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import encode, photo, run_cli, write
 
@@ -167,3 +168,32 @@ def test_every_command_has_help() -> None:
         r = run_cli(cmd, "--help")
         assert r.returncode == 0
         assert "usage: hashwatchd " + cmd in r.stdout
+
+
+def test_larger_needles_are_confirmed_at_full_resolution_once(tmp_path: Path) -> None:
+    """An upscaled copy is same; another render of the artwork at higher resolution is not; cached."""
+    base = cv2.resize(photo(30, 400, 300), (800, 600), interpolation=cv2.INTER_CUBIC)
+
+    def render(seed: int, x: int) -> np.ndarray:
+        """The artwork with its own grain and a logo placed at `x` (renders differ by a few pixels)."""
+        img = base + np.random.default_rng(seed).normal(0, 10, base.shape)
+        cv2.rectangle(img, (x, 200), (x + 200, 320), (245, 245, 245), -1)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    export = cv2.resize(render(5, 300), (400, 300), interpolation=cv2.INTER_AREA)
+    write(tmp_path / "lib/export.png", encode(export, ".png"))
+    write(tmp_path / "card/other-render.png", encode(render(6, 303), ".png"))
+    write(
+        tmp_path / "card/upscaled.jpg", encode(cv2.resize(export, (800, 600), interpolation=cv2.INTER_LANCZOS4), ".jpg")
+    )
+    args = ("scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card", "--state-dir", tmp_path / "s")
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "confirmed 2 matches at full resolution" in r.stdout
+    rows = {
+        Path(row["path"]).name: row["status"]
+        for row in map(json.loads, run_cli("matches", "--state-dir", tmp_path / "s", "--json").stdout.splitlines())
+    }
+    assert rows == {"other-render.png": "missing", "upscaled.jpg": "same"}
+    r = run_cli(*args)
+    assert "index up to date: nothing decoded" in r.stdout

@@ -9,7 +9,16 @@ from conftest import encode, exif_rotated_jpeg, photo
 
 from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
-from hashwatchd.matching import DEFAULT_POLICY, Library, classify, hamming, information, outcome
+from hashwatchd.matching import (
+    DEFAULT_POLICY,
+    Library,
+    classify,
+    hamming,
+    information,
+    needs_pixel_check,
+    outcome,
+    same_pixels,
+)
 from hashwatchd.model import Fingerprint, Tier
 
 BASE = photo(7, 800, 600)
@@ -214,3 +223,49 @@ def test_unreadable_needle_keeps_its_reason() -> None:
     """A needle without a fingerprint is unreadable, with the error it had."""
     out = outcome(b"/n/bad.jpg", None, "truncated: JPEG data is damaged", Library())
     assert (out.status, out.error) == ("unreadable", "truncated: JPEG data is damaged")
+
+
+def _render(width: int, grain_seed: int, shift: float = 0.0) -> np.ndarray:
+    """The same artwork rendered at `width`: shapes drawn at that resolution, plus film grain."""
+    height = width * 3 // 4
+    img = cv2.resize(photo(21, 200, 150), (width, height), interpolation=cv2.INTER_CUBIC)
+    s = width / 800
+    for x, y, r in ((200, 150, 60), (520, 380, 90), (640, 120, 40)):
+        cv2.circle(img, (int((x + shift) * s), int(y * s)), int(r * s), (250, 250, 250), -1, cv2.LINE_AA)
+    noise = np.random.default_rng(grain_seed).normal(0, 8, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+def test_pixel_check_accepts_upscales_and_downscales() -> None:
+    """An upscaled (Lanczos, then JPEG) or downsized copy is the same picture at full resolution."""
+    lib = _render(800, 1)
+    up = cv2.imdecode(
+        np.frombuffer(encode(cv2.resize(lib, (1200, 900), interpolation=cv2.INTER_LANCZOS4), ".jpg"), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
+    assert same_pixels(_gray(up), _gray(lib))
+    assert same_pixels(_gray(cv2.resize(lib, (400, 300), interpolation=cv2.INTER_AREA)), _gray(lib))
+
+
+def test_pixel_check_rejects_another_render() -> None:
+    """A higher-resolution render of the same artwork (own grain, edges a pixel apart) is not the same."""
+    lib, other = _render(800, 1), _render(1200, 2, shift=1.5)
+    assert classify(fp(encode(other, ".png")), fp(encode(lib, ".png"))) is Tier.SAME  # 16x16 cannot tell
+    assert not same_pixels(_gray(other), _gray(lib))
+
+
+def test_larger_needle_needs_the_check_and_smaller_does_not() -> None:
+    """Only a needle with more pixels than its library copy has to pass the pixel check."""
+    lib, big, small = fp(encode(BASE, ".png")), SAME["upscaled-150pct"], SAME["resized-40pct"]
+    assert needs_pixel_check(fp(big), lib)
+    assert not needs_pixel_check(fp(small), lib)
+    assert not needs_pixel_check(fp(SAME["reencoded-q50"]), lib)
+    library = Library()
+    library.add(b"/lib/a.png", lib)
+    assert outcome(b"/n/big.jpg", fp(big), None, library).status == "missing"  # unconfirmed
+    passed = outcome(b"/n/big.jpg", fp(big), None, library, checks={(b"/n/big.jpg", b"/lib/a.png"): True})
+    assert passed.status == "same"
