@@ -140,15 +140,16 @@ class Daemon:
         for root in list(self.roots.values()):
             if root.online:
                 self._reconcile(root.path)
-        self.state = "watching"
         self._dirty = True
-        log.info("watching %d roots", sum(r.online for r in self.roots.values()))
         last_roots = last_store = last_reconcile = time.monotonic()
         while not self._stopping:
             if self._reload_asked:
                 self._apply_reload()
             self._drain_hints(self._wait_time())
             self._hash_ripe()
+            if self.state == "scanning" and not len(self.settler):
+                self.state = "watching"
+                log.info("index up to date; watching %d roots", sum(r.online for r in self.roots.values()))
             now = time.monotonic()
             if now - last_roots >= ROOT_CHECK_INTERVAL:
                 self._check_roots()
