@@ -170,3 +170,17 @@ def test_heif_without_the_extra_says_how_to_get_it() -> None:
         decode(data)
     assert err.value.code == "unsupported-format"
     assert "hashwatchd[heif]" in str(err.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pillow_heif") is None, reason="the heif extra is not installed")
+def test_heic_through_the_heif_extra() -> None:
+    """A HEIC photo (encoded here with pillow-heif) decodes to the picture, with its size from the header."""
+    import pillow_heif  # noqa: PLC0415 - optional
+
+    rgb = cv2.cvtColor(IMG, cv2.COLOR_BGR2RGB)
+    heif = pillow_heif.from_bytes(mode="RGB", size=(400, 300), data=rgb.tobytes())
+    buf = io.BytesIO()
+    heif.save(buf, quality=90)
+    pic = decode(buf.getvalue())
+    assert (pic.format, pic.width, pic.height) == ("heif", 400, 300)
+    assert _close(pic.bgr, IMG)
