@@ -368,7 +368,7 @@ class Daemon:
         on_disk = {
             f.path: f for f in files.walk(top, self.settings.exclude) if not files.hidden_below(f.path, root.path)
         }
-        prefix = [p for p in ([top] if top in known else []) + list(self._under(root.role, top))]
+        prefix = ([top] if top in known else []) + list(self._under(root.role, top))
         if top == root.path and not on_disk and prefix:
             self._go_offline(root, "it lists no files while the index holds some: an unmounted share?")
             return
@@ -376,7 +376,9 @@ class Daemon:
         if gone:
             self._apply(root.role, [], gone)
         now = time.monotonic()
-        for path, found in on_disk.items():
+        for n, (path, found) in enumerate(on_disk.items()):
+            if n % 4096 == 0:
+                self._ping()  # a first reconcile of a large library takes minutes
             if known.get(path) != found.stat:
                 old = time.time_ns() - found.stat.mtime_ns > self.settings.settle * 1e9
                 self.settler.observe(path, found.stat, now - (self.settler.settle if old else 0.0))
@@ -544,9 +546,9 @@ class Daemon:
         if not force and not (self._dirty and (idle or now - self._last_report >= self.settings.report_interval)):
             return
         needle_roots = [p for p, r in self.roots.items() if r.role is Role.NEEDLE]
-        pending = [p for p in self._settler_paths() if report.root_of(p, needle_roots)]
+        pending = [p for p in self.settler.paths() if report.root_of(p, needle_roots)]
         for p in pending:
-            self._first_seen(p, needle_roots)
+            self._note_pending(p, needle_roots)
         hay = len(self.mem.known[Role.HAYSTACK]), len(self.mem.bad[Role.HAYSTACK])
         doc = report.build(
             self.mem.outcomes.values(),
@@ -573,10 +575,8 @@ class Daemon:
         )
         self._fire_hooks(doc)
 
-    def _settler_paths(self) -> list[bytes]:
-        return [p for p, _ in self.settler.ripe(float("inf"))]
-
-    def _first_seen(self, path: bytes, roots: list[bytes]) -> None:
+    def _note_pending(self, path: bytes, roots: list[bytes]) -> None:
+        """A needle file waits: its folder is seen (first_seen) and, while watching, busy (for the hook)."""
         root = report.root_of(path, roots)
         if root is None:
             return

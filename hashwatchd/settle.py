@@ -48,6 +48,10 @@ class Settler:
         for path in [p for p in self._files if p.startswith(top)]:
             del self._files[path]
 
+    def paths(self) -> list[bytes]:
+        """Every file waiting."""
+        return list(self._files)
+
     def ripe(self, now: float) -> list[tuple[bytes, FileStat]]:
         """Files unchanged for `settle` seconds by the last observation; the caller re-checks
         each on disk and calls `observe` (changed: clock restarts) or `take` (unchanged)."""

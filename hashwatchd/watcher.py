@@ -68,6 +68,8 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
+        if event.is_directory and event.event_type in ("modified", "attrib", "closed"):
+            return  # a file event inside says more; walking the folder on each would be quadratic
         for path in (event.src_path, event.dest_path):
             if path:
                 self._hints.put(Hint("path", os.fsencode(path)))

@@ -127,3 +127,18 @@ def test_daemon_survives_a_missing_root_then_sees_it(tmp_path: Path) -> None:
         assert time.monotonic() - start < 20
     finally:
         assert d.stop() == 0
+
+
+def test_polled_root_finds_files_without_following_symlinks(tmp_path: Path) -> None:
+    """watch: poll finds new files by lstat polling; a link to an ancestor adds no aliases."""
+    (tmp_path / "needles/sub").mkdir(parents=True)
+    os.symlink("..", tmp_path / "needles/sub/up")
+    d = Daemon(tmp_path, _config(tmp_path, "watch: poll\npoll_interval: 0.3\n"))
+    d.start()
+    try:
+        write(tmp_path / "needles/sub/a.jpg", JPEG[0])
+        doc = d.wait(lambda doc: (f := d.folder(doc, "sub")) is not None and f["complete"] and f["images"] == 1)
+        assert [f["path"] for f in doc["folders"]] == ["sub"]
+        assert "(poll)" in d.log.read_text()
+    finally:
+        assert d.stop() == 0
