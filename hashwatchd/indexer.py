@@ -53,6 +53,8 @@ def sync(
     for root in roots:
         for found in files.walk(root, excludes):
             on_disk[found.path] = found
+            if known.get(found.path) != found.stat:
+                pool.start()
     stats.files = len(on_disk)
     gone = [(role, p) for p in known if p not in on_disk]
     stale = [f for p, f in on_disk.items() if known.get(p) != f.stat]
