@@ -37,8 +37,12 @@ def sources(work: Path) -> list[np.ndarray]:
         try:
             import skimage.data  # noqa: PLC0415 - optional source of real photos
 
-            return [skimage.data.astronaut()[:, :, ::-1], skimage.data.chelsea()[:, :, ::-1],
-                    skimage.data.coffee()[:, :, ::-1], skimage.data.rocket()[:, :, ::-1]]
+            return [
+                skimage.data.astronaut()[:, :, ::-1],
+                skimage.data.chelsea()[:, :, ::-1],
+                skimage.data.coffee()[:, :, ::-1],
+                skimage.data.rocket()[:, :, ::-1],
+            ]
         except ImportError:
             rng = np.random.default_rng(0)
             return [cv2.resize(rng.random((24, 32, 3)).astype(np.float32) * 255, (640, 480)).astype(np.uint8)]
@@ -98,8 +102,20 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="hashwatchd-cold-"))
     (state / "lib").mkdir()
     t = time.perf_counter()
-    subprocess.run(["hashwatchd", "scan", "--haystack", str(folder), "--needles", str(state / "lib"),
-                    "--state-dir", str(state / "s")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "hashwatchd",
+            "scan",
+            "--haystack",
+            str(folder),
+            "--needles",
+            str(state / "lib"),
+            "--state-dir",
+            str(state / "s"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     ours = rate(n, time.perf_counter() - t)
 
     subset = files[: min(n, 100)]
