@@ -35,7 +35,7 @@ from types import FrameType
 
 from hashwatchd import files, indexer, publish, report, systemd
 from hashwatchd.config import Settings
-from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreError
+from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreError, StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 from hashwatchd.settle import Settler
@@ -102,6 +102,7 @@ class Daemon:
         self._times: dict[tuple[bytes, bytes], tuple[datetime, datetime]] = {}
         self._busy_folders: set[tuple[bytes, bytes]] = set()
         self._hooks: list[tuple[subprocess.Popen[bytes], float]] = []
+        self._unsaved: list[tuple[list[Entry], list[tuple[Role, bytes]]]] = []
         self._ping_every = systemd.watchdog_interval()
         self._last_ping = 0.0
 
@@ -156,6 +157,7 @@ class Daemon:
                 last_roots = now
             if now - last_store >= STORE_CHECK_INTERVAL:
                 self.store.check_alive()
+                self._retry_unsaved()
                 last_store = now
             interval = self.settings.reconcile_interval
             if interval and now - last_reconcile >= interval:
@@ -169,6 +171,9 @@ class Daemon:
         return self._finish()
 
     def _finish(self) -> int:
+        self._retry_unsaved()
+        if self._unsaved:
+            log.error("%d index changes could not be written; the next start finds them again", len(self._unsaved))
         self.state = "stopped"
         systemd.notify("STOPPING=1", "STATUS=stopping")
         try:
@@ -489,9 +494,32 @@ class Daemon:
             self.mem.needle_fp.pop(path, None)
             self._set_outcome(path, None)
 
+    def _write(self, role: Role, put: list[Entry], delete: list[bytes]) -> None:
+        """Write a batch to the index; if the disk is full, keep it to retry (memory is updated
+        anyway: the index is a cache of the disk, and a restart would reconcile it)."""
+        batch = (put, [(role, p) for p in delete])
+        if self._unsaved:
+            self._unsaved.append(batch)
+            return
+        try:
+            self.store.write(*batch)
+        except StoreWriteError as exc:
+            log.error("%s; the change is kept in memory and written when there is room", exc)
+            self._unsaved.append(batch)
+
+    def _retry_unsaved(self) -> None:
+        while self._unsaved:
+            try:
+                self.store.write(*self._unsaved[0])
+            except StoreWriteError:
+                return
+            self._unsaved.pop(0)
+            if not self._unsaved:
+                log.warning("the index is written again; nothing was lost")
+
     def _apply(self, role: Role, put: list[Entry], delete: list[bytes]) -> None:
         """Write a batch to the index, then update memory and re-judge the needles it affects."""
-        self.store.write(put=put, delete=[(role, p) for p in delete])
+        self._write(role, put, delete)
         recheck: set[bytes] = set()
         for path in delete:
             if role is Role.HAYSTACK:

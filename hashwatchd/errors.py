@@ -4,7 +4,8 @@ HashwatchdError
 ├── ConfigError        a config key or command-line value is wrong      -> exit 2
 ├── StoreError         the index cannot be opened or written            -> exit 74 (EX_IOERR)
 │   ├── StoreLockedError   another process is writing the same index   -> exit 75 (EX_TEMPFAIL)
-│   └── StoreFormatError   the index was written by another schema     -> exit 65 (EX_DATAERR)
+│   ├── StoreFormatError   the index was written by another schema     -> exit 65 (EX_DATAERR)
+│   └── StoreWriteError    a commit failed (disk full): retried by the daemon -> exit 74
 ├── PublishError       the status file could not be replaced             -> exit 74
 └── PhotoError         one photo could not be read; never stops a run: it becomes an
                        `unreadable` entry with its reason (`code: detail`)
@@ -50,6 +51,13 @@ class StoreFormatError(StoreError):
     """The index on disk has another schema than this version writes."""
 
     exit_code = 65
+
+
+class StoreWriteError(StoreError):
+    """A commit failed (disk full, I/O error); the index is still at its last commit.
+
+    The daemon keeps the change in memory and retries; a one-shot scan stops.
+    """
 
 
 class PublishError(HashwatchdError):

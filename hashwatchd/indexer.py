@@ -17,6 +17,7 @@ from hashwatchd import files
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, pixel_checks_needed, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Match, Role
 from hashwatchd.report import root_of
+from hashwatchd.errors import StoreWriteError
 from hashwatchd.store import Store
 from hashwatchd.workers import Pool
 
@@ -164,7 +165,10 @@ def confirm(
         out[pair] = result.same
         fresh.append((*digests[pair], result.same))
     if remember:
-        store.put_checks(fresh)
+        try:
+            store.put_checks(fresh)
+        except StoreWriteError as exc:  # only a cache: the checks are redone next time
+            log.warning("%s", exc)
     return out
 
 

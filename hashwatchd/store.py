@@ -25,7 +25,7 @@ from typing import Any
 
 import lmdb
 
-from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
+from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError, StoreWriteError
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class Store:
                 log.info("index map full, growing it to %d MiB", size >> 20)
                 self._env.set_mapsize(size)
             except lmdb.Error as exc:
-                raise StoreError(f"cannot write the index in {self.path}: {exc}") from None
+                raise StoreWriteError(f"cannot write the index in {self.path}: {exc}") from None
 
     def check_alive(self) -> None:
         """Raise StoreError if the directory no longer holds the file we opened.
