@@ -43,6 +43,7 @@ class Settings:
     report: Path | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    decode_timeout: float = 120.0
     exclude: tuple[str, ...] = ()
     settle: float = 2.0
     report_interval: float = 1.0
@@ -132,6 +133,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "report": _path,
     "workers": _positive_int,
     "max_pixels": _positive_int,
+    "decode_timeout": _seconds,
     "exclude": _globs,
     "settle": _seconds,
     "report_interval": _seconds,

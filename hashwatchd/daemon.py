@@ -115,7 +115,7 @@ class Daemon:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with (
             Store.open(self.settings.state_dir) as store,
-            Pool(self.settings.workers, self.settings.max_pixels) as pool,
+            Pool(self.settings.workers, self.settings.max_pixels, self.settings.decode_timeout) as pool,
         ):
             self.store, self.pool = store, pool
             watcher = Watcher(self.hints, self.settings.poll_interval)

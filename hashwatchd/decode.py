@@ -82,13 +82,14 @@ def _decode_jpeg(data: bytes, short_side: int, min_side: int) -> np.ndarray:
     with _stderr_lines() as lines:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     warnings = [w for w in lines if not any(b in w for b in _BENIGN_JPEG_WARNINGS)]
-    if bgr is None:
-        raise PhotoError("corrupt", "the JPEG decoder could not read it")
+    ended = data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if (bgr is None or warnings) and (not ended or any(b"premature end" in w.lower() for w in warnings)):
+        raise PhotoError("truncated", "the JPEG file ends before its picture does (cut short while copying?)")
     if warnings:
         # libjpeg fills what it could not read with gray and only warns: that is not the photo.
-        text = warnings[0].decode("utf-8", "replace")
-        code = "truncated" if "Premature end" in text else "corrupt"
-        raise PhotoError(code, f"JPEG data is damaged ({text})")
+        raise PhotoError("corrupt", f"JPEG data is damaged ({warnings[0].decode('utf-8', 'replace')})")
+    if bgr is None:
+        raise PhotoError("corrupt", "the JPEG decoder could not read it")
     return bgr
 
 

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -96,10 +97,23 @@ def check_pair(needle: bytes, library: bytes, short_side: int, max_pixels: int) 
 
 
 def _perform(task: Task, max_pixels: int) -> Result:
+    _injected_fault(task[1])
     if task[0] == "hash":
         return hash_one(task[1], max_pixels)
     _, needle, library, short_side = task  # type: ignore[misc]
     return check_pair(needle, library, short_side, max_pixels)
+
+
+def _injected_fault(path: bytes) -> None:
+    """Fault injection for the test suite (as Watchman's debug commands): a worker given a path
+    containing $HASHWATCHD_FAULT_CRASH dies of SIGSEGV, one containing $HASHWATCHD_FAULT_HANG hangs.
+    Unset (always, outside tests) this does nothing."""
+    for variable, action in (("HASHWATCHD_FAULT_CRASH", "crash"), ("HASHWATCHD_FAULT_HANG", "hang")):
+        marker = os.environ.get(variable)
+        if marker and os.fsencode(marker) in path:
+            if action == "crash":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            time.sleep(1e6)
 
 
 def _failed(task: Task, error: str) -> Result:
