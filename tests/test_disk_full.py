@@ -71,7 +71,7 @@ def test_index_disk_full_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
     try:
         _wait(lambda: (d := _status(tmp_path)) is not None and d["state"] == "watching")
         (tmp_path / "ctl.fill").touch()
-        _wait(lambda: (tmp_path / "ctl.filled").exists())
+        _wait((tmp_path / "ctl.filled").exists)
         for k in range(30):
             write(tmp_path / f"needles/card/{k}.jpg", encode(photo(100 + k, 160, 120), ".jpg"))
         _wait(lambda: (d := _status(tmp_path)) is not None and d["needles"]["images"] == 30 and d["pending"] == 0)
