@@ -133,9 +133,19 @@ def _now() -> datetime:
 
 
 def _require_roots(s: config.Settings) -> None:
+    """Roots are given, and nothing hashwatchd writes lies inside them (it never writes there)."""
     for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
         if not dirs:
             raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
+    for key, path in (("state_dir", s.state_dir), ("report", s.report_path)):
+        inside = config.inside_roots(os.fsencode(path.absolute()), s.haystack + s.needles)
+        if inside is not None:
+            raise ConfigError(
+                key,
+                str(path),
+                f"a path outside the photo tree {os.fsdecode(inside)} "
+                "(hashwatchd never writes into the folders it watches)",
+            )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -164,7 +174,7 @@ def _scan(args: argparse.Namespace) -> int:
         checks = indexer.SyncStats()
         outcomes = indexer.judge(st, lib, pool, s.needles, stats=checks)
         doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", now=_now())
-    publish.write_json(s.report_path, doc)
+    publish.write_json(s.report_path, doc, s.report_mode)
     if args.json:
         print(json.dumps(doc, indent=1))
     else:

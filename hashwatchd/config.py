@@ -7,6 +7,7 @@ Command-line flags override the file (cli.py merges them).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Settings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_timeout: float = 120.0
+    report_mode: int = 0o644
     exclude: tuple[str, ...] = ()
     settle: float = 2.0
     report_interval: float = 1.0
@@ -102,6 +104,29 @@ def _seconds(key: str, value: Any, source: str) -> float:
     return float(value)
 
 
+def _mode(key: str, value: Any, source: str) -> int:
+    text = str(value)
+    if not (isinstance(value, (str, int)) and len(text) in (3, 4) and set(text) <= set("01234567")):
+        raise ConfigError(key, value, "file permissions in octal, quoted, e.g. '0644' or '0600'", source)
+    mode = int(text, 8)
+    if mode & 0o7133:
+        raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. '0644')", source)
+    return mode
+
+
+def inside_roots(path: bytes, roots: tuple[bytes, ...]) -> bytes | None:
+    """The root pattern `path` lies in (or under its glob), or None."""
+    for root in roots:
+        base = root.rstrip(b"/")
+        if path == base or path.startswith(base + b"/"):
+            return root
+        if any(c in root for c in b"*?["):
+            head = b"/".join(path.split(b"/")[: len(base.split(b"/"))])
+            if fnmatch.fnmatchcase(head, base):
+                return root
+    return None
+
+
 def _argv(key: str, value: Any, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(key, value, "a command as a list of words, e.g. ['notify-send', 'photos']", source)
@@ -134,6 +159,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "workers": _positive_int,
     "max_pixels": _positive_int,
     "decode_timeout": _seconds,
+    "report_mode": _mode,
     "exclude": _globs,
     "settle": _seconds,
     "report_interval": _seconds,

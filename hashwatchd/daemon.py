@@ -20,7 +20,6 @@ disappeared.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import logging
 import os
 import queue
@@ -34,7 +33,7 @@ from datetime import datetime, timezone
 from types import FrameType
 
 from hashwatchd import files, indexer, publish, report, systemd
-from hashwatchd.config import Settings
+from hashwatchd.config import Settings, inside_roots
 from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreError, StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
@@ -293,8 +292,8 @@ class Daemon:
         must not keep matching). Entries under configured but offline roots stay."""
         patterns = self._patterns()
         for role in Role:
-            mine = [p for r, p in patterns if r is role]
-            stale = [p for p in self.mem.known[role] if not _covered(p, mine)]
+            mine = tuple(p for r, p in patterns if r is role)
+            stale = [p for p in self.mem.known[role] if inside_roots(p, mine) is None]
             if stale:
                 log.info("dropping %d %s entries outside the configured roots", len(stale), role.value)
                 self._apply(role, [], stale)
@@ -589,7 +588,7 @@ class Daemon:
             now=_now(),
         )
         try:
-            publish.write_json(self.settings.report_path, doc)
+            publish.write_json(self.settings.report_path, doc, self.settings.report_mode)
         except PublishError as exc:
             log.error("%s (retrying)", exc)
             self._last_report = now
@@ -665,17 +664,3 @@ class Daemon:
             elif code != 0:
                 log.error("on_folder_complete: %s exited with %d", proc.args, code)
         self._hooks = keep
-
-
-def _covered(path: bytes, patterns: list[bytes]) -> bool:
-    """Whether `path` lies under a root pattern (a glob pattern matches its expansion)."""
-    for pattern in patterns:
-        base = pattern.rstrip(b"/") + b"/"
-        if path.startswith(base):
-            return True
-        if any(c in pattern for c in b"*?["):
-            parts = len(pattern.rstrip(b"/").split(b"/"))
-            head = b"/".join(path.split(b"/")[:parts])
-            if fnmatch.fnmatchcase(head, pattern.rstrip(b"/")):
-                return True
-    return False

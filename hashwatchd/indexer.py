@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hashwatchd import files
+from hashwatchd.errors import StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, pixel_checks_needed, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Match, Role
 from hashwatchd.report import root_of
-from hashwatchd.errors import StoreWriteError
 from hashwatchd.store import Store
 from hashwatchd.workers import Pool
 

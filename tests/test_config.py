@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from hashwatchd import config
 from hashwatchd.errors import ConfigError
@@ -58,3 +59,37 @@ def test_state_dir_follows_systemd_then_xdg(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.default_state_dir() == Path("/x/hashwatchd")
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/hashwatchd")
     assert config.default_state_dir() == Path("/var/lib/hashwatchd")
+
+
+def test_report_mode_is_checked_octal() -> None:
+    """report_mode takes quoted octal read/write permissions and refuses execute or world-write."""
+    assert config.parse("report_mode: '0600'")["report_mode"] == 0o600
+    for bad in ("'0777'", "'0666'", "rw", "'9'"):
+        with pytest.raises(ConfigError) as err:
+            config.parse(f"report_mode: {bad}")
+        assert err.value.key == "report_mode"
+
+
+def test_nothing_is_written_inside_a_photo_tree(tmp_path: Path) -> None:
+    """A state directory or report inside a watched tree is refused with exit 2, naming the key."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "card").mkdir()
+    r = run_cli(
+        "scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card", "--state-dir", tmp_path / "card/.state"
+    )
+    assert r.returncode == 2
+    assert "state_dir" in r.stderr and "never writes into the folders it watches" in r.stderr
+    r = run_cli(
+        "scan",
+        "--haystack",
+        tmp_path / "lib",
+        "--needles",
+        tmp_path / "card",
+        "--state-dir",
+        tmp_path / "s",
+        "--report",
+        tmp_path / "lib/status.json",
+    )
+    assert r.returncode == 2
+    assert "report" in r.stderr
+    assert not (tmp_path / "lib/status.json").exists()
