@@ -165,10 +165,19 @@ def _scan(args: argparse.Namespace) -> int:
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:
         store.rebuild(s.state_dir)
-    with store.Store.open(s.state_dir) as st, Pool(s.workers, s.max_pixels, s.decode_timeout) as pool:
+    pool = Pool(s.workers, s.max_pixels, s.decode_timeout, follow_symlinks=s.follow_symlinks)
+    with store.Store.open(s.state_dir) as st, pool:
         hashed = 0
         for role, roots in ((Role.HAYSTACK, s.haystack), (Role.NEEDLE, s.needles)):
-            stats = indexer.sync(st, pool, role, roots, excludes=s.exclude, progress=_progress_bar(role.value))
+            stats = indexer.sync(
+                st,
+                pool,
+                role,
+                roots,
+                excludes=s.exclude,
+                follow_symlinks=s.follow_symlinks,
+                progress=_progress_bar(role.value),
+            )
             hashed += stats.hashed
         lib = indexer.library(st)
         checks = indexer.SyncStats()

@@ -46,6 +46,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_timeout: float = 120.0
     report_mode: int = 0o644
+    follow_symlinks: bool = False
     exclude: tuple[str, ...] = ()
     settle: float = 2.0
     report_interval: float = 1.0
@@ -104,6 +105,12 @@ def _seconds(key: str, value: Any, source: str) -> float:
     return float(value)
 
 
+def _bool(key: str, value: Any, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false", source)
+    return value
+
+
 def _mode(key: str, value: Any, source: str) -> int:
     text = str(value)
     if not (isinstance(value, (str, int)) and len(text) in (3, 4) and set(text) <= set("01234567")):
@@ -160,6 +167,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "max_pixels": _positive_int,
     "decode_timeout": _seconds,
     "report_mode": _mode,
+    "follow_symlinks": _bool,
     "exclude": _globs,
     "settle": _seconds,
     "report_interval": _seconds,

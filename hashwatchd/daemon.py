@@ -114,7 +114,12 @@ class Daemon:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with (
             Store.open(self.settings.state_dir) as store,
-            Pool(self.settings.workers, self.settings.max_pixels, self.settings.decode_timeout) as pool,
+            Pool(
+                self.settings.workers,
+                self.settings.max_pixels,
+                self.settings.decode_timeout,
+                follow_symlinks=self.settings.follow_symlinks,
+            ) as pool,
         ):
             self.store, self.pool = store, pool
             watcher = Watcher(self.hints, self.settings.poll_interval)
@@ -341,6 +346,8 @@ class Daemon:
             return
         try:
             st = os.lstat(path)
+            if self.settings.follow_symlinks and stat.S_ISLNK(st.st_mode):
+                st = os.stat(path)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 self._vanished(root, path)
@@ -370,7 +377,9 @@ class Daemon:
         root = root or self.roots[top]
         known = self.mem.known[root.role]
         on_disk = {
-            f.path: f for f in files.walk(top, self.settings.exclude) if not files.hidden_below(f.path, root.path)
+            f.path: f
+            for f in files.walk(top, self.settings.exclude, follow_symlinks=self.settings.follow_symlinks)
+            if not files.hidden_below(f.path, root.path)
         }
         prefix = ([top] if top in known else []) + list(self._under(root.role, top))
         if top == root.path and not on_disk and prefix:

@@ -6,6 +6,7 @@ it back) would drop or mangle names that are not UTF-8.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import glob
@@ -59,12 +60,19 @@ def excluded(path: bytes, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(text, p) for p in patterns)
 
 
-def walk(root: bytes, excludes: Sequence[str] = ()) -> Iterator[Found]:
-    """Every photo-named non-directory under `root`, without following symbolic links.
+def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = False) -> Iterator[Found]:
+    """Every photo-named non-directory under `root`; symbolic links are skipped unless
+    `follow_symlinks`, and then each directory is entered once (by device and inode), so a link
+    to an ancestor cannot loop.
 
     A directory that cannot be listed is logged and skipped: one unreadable folder must not
     hide the rest of a library.
     """
+    seen: set[tuple[int, int]] = set()
+    if follow_symlinks:
+        with contextlib.suppress(OSError):
+            st = os.stat(root)
+            seen.add((st.st_dev, st.st_ino))
     stack = [root]
     while stack:
         top = stack.pop()
@@ -80,24 +88,33 @@ def walk(root: bytes, excludes: Sequence[str] = ()) -> Iterator[Found]:
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
+                if follow_symlinks and stat.S_ISLNK(st.st_mode):
+                    st = os.stat(path)
             except OSError:
-                continue  # vanished between listing and stat
+                continue  # vanished between listing and stat, or a dangling link
             if stat.S_ISDIR(st.st_mode):
+                if follow_symlinks:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
                 if not entry.name.startswith(b"."):
                     stack.append(path)
             elif is_candidate(entry.name) and not stat.S_ISLNK(st.st_mode):
                 yield Found(path, FileStat.of(st), stat.S_ISREG(st.st_mode))
 
 
-def read_photo(path: bytes, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, FileStat]:
+def read_photo(
+    path: bytes, max_bytes: int = MAX_FILE_BYTES, *, follow_symlinks: bool = False
+) -> tuple[bytes, FileStat]:
     """The bytes of a regular file and the stat they belong to, or PhotoError.
 
-    Opened with O_NOFOLLOW (a symlink is refused, not followed) and O_NONBLOCK (a FIFO named
-    x.jpg cannot block us); the type is checked on the open descriptor, and the stat is taken
-    again after reading so a file rewritten meanwhile is reported, not hashed half-old.
+    Opened with O_NOFOLLOW (a symlink is refused, not followed, unless `follow_symlinks`) and
+    O_NONBLOCK (a FIFO named x.jpg cannot block us); the type is checked on the open
+    descriptor, and the stat is taken again after reading so a file rewritten meanwhile is
+    reported, not hashed half-old.
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW if follow_symlinks else _OPEN_FLAGS)
     except OSError as exc:
         raise _photo_error(exc) from None
     try:

@@ -45,6 +45,7 @@ def sync(
     roots: Sequence[bytes],
     *,
     excludes: Sequence[str] = (),
+    follow_symlinks: bool = False,
     progress: Progress | None = None,
 ) -> SyncStats:
     """Index new and changed files under `roots`, drop the rest; return what was done."""
@@ -52,7 +53,7 @@ def sync(
     known: dict[bytes, FileStat] = {e.path: e.stat for e in store.entries(role)}
     on_disk: dict[bytes, files.Found] = {}
     for root in roots:
-        for found in files.walk(root, excludes):
+        for found in files.walk(root, excludes, follow_symlinks=follow_symlinks):
             on_disk[found.path] = found
             if known.get(found.path) != found.stat:
                 pool.start()

@@ -62,13 +62,13 @@ Task = tuple[str, bytes] | tuple[str, bytes, bytes, int]
 Result = Hashed | PixelCheck
 
 
-def hash_one(path: bytes, max_pixels: int) -> Hashed:
+def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Hashed:
     """Read, decode and fingerprint one file in this process (what a worker does per task)."""
     from hashwatchd import decode, features, files  # noqa: PLC0415 - cv2 loads only in workers
 
     fs = None
     try:
-        data, fs = files.read_photo(path)
+        data, fs = files.read_photo(path, follow_symlinks=follow_symlinks)
         picture = decode.decode(data, max_pixels)
         return Hashed(path, fs, features.fingerprint(picture, data), None)
     except PhotoError as exc:
@@ -77,7 +77,9 @@ def hash_one(path: bytes, max_pixels: int) -> Hashed:
         return Hashed(path, fs, None, "too-large: out of memory while decoding")
 
 
-def check_pair(needle: bytes, library: bytes, short_side: int, max_pixels: int) -> PixelCheck:
+def check_pair(
+    needle: bytes, library: bytes, short_side: int, max_pixels: int, follow_symlinks: bool = False
+) -> PixelCheck:
     """Decode both files at (at least) `short_side` and compare them pixel by pixel."""
     import cv2  # noqa: PLC0415
 
@@ -86,7 +88,7 @@ def check_pair(needle: bytes, library: bytes, short_side: int, max_pixels: int) 
     grays = []
     try:
         for path in (needle, library):
-            data, _ = files.read_photo(path)
+            data, _ = files.read_photo(path, follow_symlinks=follow_symlinks)
             picture = decode.decode(data, max_pixels, min_side=short_side)
             grays.append(cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY))
     except PhotoError as exc:
@@ -96,12 +98,12 @@ def check_pair(needle: bytes, library: bytes, short_side: int, max_pixels: int) 
     return PixelCheck(needle, library, matching.same_pixels(grays[0], grays[1]))
 
 
-def _perform(task: Task, max_pixels: int) -> Result:
+def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
     _injected_fault(task[1])
     if task[0] == "hash":
-        return hash_one(task[1], max_pixels)
+        return hash_one(task[1], max_pixels, follow_symlinks)
     _, needle, library, short_side = task  # type: ignore[misc]
-    return check_pair(needle, library, short_side, max_pixels)
+    return check_pair(needle, library, short_side, max_pixels, follow_symlinks)
 
 
 def _injected_fault(path: bytes) -> None:
@@ -122,7 +124,7 @@ def _failed(task: Task, error: str) -> Result:
     return PixelCheck(task[1], task[2], None, error)  # type: ignore[misc]
 
 
-def _worker_main(conn: Connection, max_pixels: int) -> None:
+def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> None:
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
     import resource  # noqa: PLC0415
@@ -141,7 +143,7 @@ def _worker_main(conn: Connection, max_pixels: int) -> None:
             return
         if task is None:
             return
-        conn.send(_perform(task, max_pixels))
+        conn.send(_perform(task, max_pixels, follow_symlinks))
 
 
 @dataclass
@@ -157,7 +159,8 @@ class _Worker:
 class Pool:
     """A fixed number of decoding processes, replaced when they die."""
 
-    def __init__(self, workers: int, max_pixels: int, timeout: float = 120.0) -> None:
+    def __init__(self, workers: int, max_pixels: int, timeout: float = 120.0, *, follow_symlinks: bool = False) -> None:
+        self._follow = follow_symlinks
         self._ctx = multiprocessing.get_context("spawn")
         self._max_pixels = max_pixels
         self._timeout = timeout
@@ -173,7 +176,7 @@ class Pool:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_worker_main, args=(child, self._max_pixels), name="hashwatchd-decoder", daemon=True
+            target=_worker_main, args=(child, self._max_pixels, self._follow), name="hashwatchd-decoder", daemon=True
         )
         proc.start()
         child.close()

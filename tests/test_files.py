@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,11 +99,66 @@ def test_read_non_utf8_and_long_paths(tmp_path: Path) -> None:
     assert [f.path for f in files.walk(os.fsencode(tmp_path))] == [path]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; permission checks need a non-root user")
+def _without_capabilities() -> list[str]:
+    """A command prefix that drops root's power to read any file: a user namespace without a mapping."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-U", "true"], check=False).returncode:
+        pytest.skip("running as root and cannot drop capabilities with unshare -U")
+    return ["unshare", "-U"]
+
+
 def test_read_permission_denied(tmp_path: Path) -> None:
-    """An unreadable file is reported as permission denied."""
-    write(tmp_path / "locked.jpg", JPEG)
-    os.chmod(tmp_path / "locked.jpg", 0)
-    with pytest.raises(PhotoError) as err:
-        files.read_photo(os.fsencode(tmp_path / "locked.jpg"))
-    assert err.value.code == "permission-denied"
+    """A file the daemon may not read is reported as permission denied, and the rest is read."""
+    prefix = _without_capabilities()
+    write(tmp_path / "card/locked.jpg", JPEG)
+    write(tmp_path / "card/open.jpg", JPEG)
+    (tmp_path / "lib").mkdir()
+    os.chmod(tmp_path / "card/locked.jpg", 0o600)
+    if os.geteuid() == 0:
+        os.chown(tmp_path / "card/locked.jpg", 1234, 1234)
+    r = subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "hashwatchd",
+            "scan",
+            "--haystack",
+            str(tmp_path / "lib"),
+            "--needles",
+            str(tmp_path / "card"),
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--workers",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    [folder] = json.loads(r.stdout)["folders"]
+    assert folder["unreadable_paths"] == [
+        {"path": str(tmp_path / "card/locked.jpg"), "error": "permission-denied: permission denied"}
+    ]
+    assert folder["missing"] == 1
+
+
+def test_follow_symlinks_on_request_without_loops(tmp_path: Path) -> None:
+    """With follow_symlinks a linked folder and a linked photo are read; a link to an ancestor
+    is entered once, not 40 times; a dangling link is skipped."""
+    write(tmp_path / "outside/o.jpg", JPEG)
+    write(tmp_path / "root/sub/p.jpg", JPEG)
+    os.symlink(tmp_path / "outside", tmp_path / "root/linked")
+    os.symlink("..", tmp_path / "root/sub/up")
+    os.symlink("/nonexistent.jpg", tmp_path / "root/dangling.jpg")
+    os.symlink("sub/p.jpg", tmp_path / "root/alias.jpg")
+    found = sorted(
+        os.path.relpath(f.path, os.fsencode(tmp_path / "root"))
+        for f in files.walk(os.fsencode(tmp_path / "root"), follow_symlinks=True)
+    )
+    assert found == [b"alias.jpg", b"linked/o.jpg", b"sub/p.jpg"]
+    data, _ = files.read_photo(os.fsencode(tmp_path / "root/alias.jpg"), follow_symlinks=True)
+    assert data == JPEG
