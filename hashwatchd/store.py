@@ -140,10 +140,20 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def _read(self, db: Any) -> lmdb.Transaction[bytes]:
+        """A read transaction. If the reader table is full of slots left by killed processes
+        (e.g. a `hashwatchd matches` killed with -9), clear them and try once more."""
+        try:
+            return self._env.begin(db=db)
+        except lmdb.ReadersFullError:
+            cleared = self._env.reader_check()
+            log.warning("cleared %d reader slots of killed processes in %s", cleared, self.path)
+            return self._env.begin(db=db)
+
     def entries(self, role: Role) -> Iterator[Entry]:
         """Every entry of one role, in key order (not path order)."""
         prefix = _ROLE_BYTE[role]
-        with self._env.begin(db=self._files) as txn:
+        with self._read(self._files) as txn:
             cur = txn.cursor()
             if not cur.set_range(prefix):
                 return
@@ -154,7 +164,7 @@ class Store:
 
     def get(self, role: Role, path: bytes) -> Entry | None:
         """The entry of `path`, or None (also when another path shares the key's hash)."""
-        with self._env.begin(db=self._files) as txn:
+        with self._read(self._files) as txn:
             value = txn.get(_key(role, path))
         if value is None:
             return None
@@ -170,7 +180,7 @@ class Store:
     def checks(self, pairs: Iterable[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
         """Cached full-resolution checks, keyed by the two files' content digests."""
         out = {}
-        with self._env.begin(db=self._checks) as txn:
+        with self._read(self._checks) as txn:
             for needle, library in pairs:
                 value = txn.get(needle + library)
                 if value is not None:
@@ -198,10 +208,11 @@ class Store:
                 raise StoreWriteError(f"cannot write the index in {self.path}: {exc}") from None
 
     def check_alive(self) -> None:
-        """Raise StoreError if the directory no longer holds the file we opened.
+        """Raise StoreError if the directory no longer holds the file we opened, or went read-only.
 
         LMDB goes on committing into an unlinked data.mdb without error, so a deleted state
-        directory would silently lose everything written afterwards.
+        directory would silently lose everything written afterwards; and it goes on writing
+        through its open descriptor into a directory made read-only, while nothing else can.
         """
         try:
             now = os.stat(self.path / "data.mdb")
@@ -209,6 +220,8 @@ class Store:
             raise StoreError(f"the index {self.path} disappeared: {exc.strerror}") from None
         if (now.st_dev, now.st_ino) != (self._identity.st_dev, self._identity.st_ino):
             raise StoreError(f"the index {self.path} was replaced by another file")
+        if not os.access(self.path, os.W_OK):
+            raise StoreError(f"the state directory {self.path} is no longer writable; make it writable and restart")
 
 
 def _check_schema(env: lmdb.Environment, path: Path, write: bool) -> None:

@@ -87,25 +87,26 @@ class _OverflowTrap(logging.Handler):
             self._on_overflow()  # type: ignore[operator]
 
 
-def fs_type(path: bytes) -> str:
-    """The file-system type holding `path`, from /proc/self/mountinfo ('' if unknown)."""
-    best, kind = b"", ""
+def mount_of(path: bytes) -> tuple[str, set[str]]:
+    """(file-system type, mount options) of the mount holding `path`, from /proc/self/mountinfo."""
+    best, kind, options = b"", "", set[str]()
     target = os.path.realpath(path)
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             lines = f.read().splitlines()
     except OSError:
-        return ""
+        return "", set()
     for line in lines:
         left, _, right = line.partition(b" - ")
         fields = left.split()
-        if len(fields) < 5 or not right:
+        if len(fields) < 6 or not right:
             continue
         mount = fields[4].replace(b"\\040", b" ")
         inside = target == mount or target.startswith(mount.rstrip(b"/") + b"/")
         if inside and len(mount) >= len(best):
             best, kind = mount, right.split()[0].decode("ascii", "replace")
-    return kind
+            options = set(fields[5].decode("ascii", "replace").split(","))
+    return kind, options
 
 
 def inotify_watch_count() -> int:
@@ -165,11 +166,19 @@ class Watcher:
         """Start watching `root` recursively; return the mode actually used."""
         self.unwatch(root)
         use_poll = mode == "poll"
-        if mode == "auto" and fs_type(root) in NETWORK_FS:
+        kind, options = mount_of(root)
+        if mode == "auto" and kind in NETWORK_FS:
             log.warning(
                 "%s is on a network file system (%s): polling it, inotify sees no remote changes",
                 os.fsdecode(root),
-                fs_type(root),
+                kind,
+            )
+            use_poll = True
+        elif mode == "auto" and "ro" in options:
+            log.warning(
+                "%s is on a read-only mount: polling it (changes made through another mount of the "
+                "same file system do not reach inotify here)",
+                os.fsdecode(root),
             )
             use_poll = True
         if not use_poll:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import encode, photo, run_cli, write
 from test_daemon import Daemon
 
@@ -75,4 +76,54 @@ def test_deleted_state_directory_stops_the_daemon(tmp_path: Path) -> None:
     log = d.log.read_text()
     assert code == 74
     assert "disappeared" in log
+    assert "Traceback" not in log
+
+
+def _unshare_user() -> bool:
+    return (
+        shutil.which("unshare") is not None and subprocess.run(["unshare", "-U", "true"], check=False).returncode == 0
+    )
+
+
+@pytest.mark.skipif(not _unshare_user(), reason="needs unshare -U to run without root's override of permissions")
+def test_read_only_state_directory_stops_the_daemon(tmp_path: Path) -> None:
+    """A state directory made read-only while running: one clear line and exit 74 (LMDB would go on
+    writing through its open descriptor while the status file could no longer be replaced)."""
+    write(tmp_path / "lib/0.png", encode(photo(0, 96, 72), ".png"))
+    (tmp_path / "needles").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\n")
+    d = Daemon(tmp_path, cfg)
+    with d.log.open("ab") as log:
+        d.proc = subprocess.Popen(
+            [
+                "unshare",
+                "-U",
+                sys.executable,
+                "-m",
+                "hashwatchd",
+                "run",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--report",
+                str(tmp_path / "status.json"),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    d.report = tmp_path / "status.json"
+    d.wait(lambda doc: doc["state"] == "watching")
+    (tmp_path / "state/index").chmod(0o500)
+    try:
+        code = d.proc.wait(timeout=30)
+    finally:
+        (tmp_path / "state/index").chmod(0o700)
+    d.proc = None
+    log = d.log.read_text()
+    assert code == 74
+    assert "no longer writable" in log
     assert "Traceback" not in log

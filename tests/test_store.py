@@ -140,3 +140,29 @@ def test_deleted_state_directory_is_noticed(tmp_path: Path) -> None:
             st.check_alive()
     finally:
         st.close()
+
+
+def test_reader_slots_of_killed_processes_are_reclaimed(tmp_path: Path) -> None:
+    """130 readers (more than LMDB's 126 slots) killed -9 inside a read transaction do not lock
+    out an index that stays open: its next read clears their slots."""
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(b"/p/a.jpg", Role.NEEDLE, STAT, FP)])
+        code = textwrap.dedent(f"""
+            import sys, lmdb
+            env = lmdb.open({str(tmp_path / "index")!r}, max_dbs=4, readonly=True)
+            txn = env.begin()
+            print("reading", flush=True)
+            sys.stdin.read()
+        """)
+        readers = [
+            subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(130)
+        ]
+        started = 0
+        for r in readers:
+            assert r.stdout is not None
+            started += r.stdout.readline().strip() == "reading"
+            r.kill()
+            r.wait()
+        assert started >= 120
+        assert [e.path for e in st.entries(Role.NEEDLE)] == [b"/p/a.jpg"]

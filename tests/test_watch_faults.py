@@ -142,3 +142,59 @@ def test_polled_root_finds_files_without_following_symlinks(tmp_path: Path) -> N
         assert "(poll)" in d.log.read_text()
     finally:
         assert d.stop() == 0
+
+
+def _userns_mounts() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    r = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp"],
+        capture_output=True,
+        check=False,
+    )
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not _userns_mounts(), reason="needs unshare -Urm for a private read-only bind mount")
+def test_read_only_mount_is_polled_and_said_so(tmp_path: Path) -> None:
+    """A needle root on a read-only mount is polled, with one log line saying so, and new files are found."""
+    cfg = _config(tmp_path, "poll_interval: 0.3\n")
+    needles = tmp_path / "needles"
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                "unshare",
+                "-Urm",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                str(needles),
+                sys.executable,
+                "-m",
+                "hashwatchd",
+                "run",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--settle",
+                "0.3",
+                "--workers",
+                "1",
+                "-v",
+            ],
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+        )
+    d = Daemon(tmp_path, cfg)
+    d.proc = proc
+    try:
+        d.wait(lambda doc: doc["state"] == "watching")
+        write(needles / "card/a.jpg", JPEG[0])  # written outside the namespace, where the folder is writable
+        d.wait(lambda doc: (f := d.folder(doc, "card")) is not None and f["complete"] and f["images"] == 1)
+        assert log.read_text().count("read-only mount: polling it") == 1
+    finally:
+        assert d.stop() == 0
