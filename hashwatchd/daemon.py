@@ -98,6 +98,7 @@ class Daemon:
         self._reload_asked = False
         self._dirty = True
         self._last_report = 0.0
+        self._publish_failed_logged = -60.0
         self._times: dict[tuple[bytes, bytes], tuple[datetime, datetime]] = {}
         self._busy_folders: set[tuple[bytes, bytes]] = set()
         self._hooks: list[tuple[subprocess.Popen[bytes], float]] = []
@@ -436,13 +437,18 @@ class Daemon:
             [Entry(p, roles[p], stats[p], None, "not-a-regular-file: a FIFO, socket or device") for p in special]
         )
         done: list[Entry] = []
+        finished: set[bytes] = set()
         for result in self.pool.map(regular):
-            done.append(self._entry(result, roles[result.path], stats[result.path]))
+            finished.add(result.path)
+            if result.error and result.error.startswith(("vanished", "changed")):
+                self.hints.put(Hint("path", result.path))  # moved, deleted or rewritten meanwhile: look again
+            else:
+                done.append(self._entry(result, roles[result.path], stats[result.path]))
             self._ping()
             if self._stopping:
                 break
         self._record(done)
-        for p in regular[len(done) :]:
+        for p in set(regular) - finished:
             self.settler.observe(p, stats[p], time.monotonic())
         self._check_stop()
 
@@ -599,9 +605,12 @@ class Daemon:
         try:
             publish.write_json(self.settings.report_path, doc, self.settings.report_mode)
         except PublishError as exc:
-            log.error("%s (retrying)", exc)
+            if now - self._publish_failed_logged >= 60:
+                log.error("%s (retrying; logged once a minute)", exc)
+                self._publish_failed_logged = now
             self._last_report = now
             return
+        self._publish_failed_logged = -60.0
         self._dirty = False
         self._last_report = now
         total = len(self.settler)

@@ -69,7 +69,11 @@ def sync(
     stats.removed = len(gone)
     log.info("%s: %d files, %d to hash, %d gone", role.value, len(on_disk), len(todo), len(gone))
     batch: list[Entry] = []
+    gone_now: list[tuple[Role, bytes]] = []
     for done, result in enumerate(pool.map(todo), 1):
+        if result.error and result.error.startswith("vanished"):
+            gone_now.append((role, result.path))  # deleted between listing and hashing: not a file any more
+            continue
         st = result.stat or on_disk[result.path].stat
         batch.append(Entry(result.path, role, st, result.fingerprint, result.error))
         if result.error:
@@ -79,7 +83,7 @@ def sync(
             batch.clear()
         if progress:
             progress(done, len(todo))
-    store.write(put=batch)
+    store.write(put=batch, delete=gone_now)
     stats.hashed = len(todo)
     return stats
 

@@ -102,6 +102,7 @@ class Store:
                 subdir=True,
                 readonly=not write,
                 writemap=False,
+                mode=0o700,
                 lock=True,
                 max_spare_txns=0,
             )

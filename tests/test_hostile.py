@@ -40,6 +40,8 @@ def test_hostile_tree(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(n / "sock.jpg"))
     (n / "dir.jpg").mkdir()
+    if os.geteuid() == 0:  # a character device named like a photo (only root may create one)
+        os.mknod(n / "device.jpg", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     os.symlink("/nonexistent/x.jpg", n / "dangling.jpg")
     os.symlink("loop.jpg", n / "loop.jpg")
     os.symlink("/etc/passwd", n / "passwd.jpg")

@@ -166,3 +166,11 @@ def test_reader_slots_of_killed_processes_are_reclaimed(tmp_path: Path) -> None:
             r.wait()
         assert started >= 120
         assert [e.path for e in st.entries(Role.NEEDLE)] == [b"/p/a.jpg"]
+
+
+def test_index_files_are_private(tmp_path: Path) -> None:
+    """The index directory is 0700 and its files 0600, whatever the umask allows."""
+    store.Store.open(tmp_path / "state").close()
+    index = tmp_path / "state/index"
+    assert oct(index.stat().st_mode & 0o777) == oct(0o700)
+    assert {oct(p.stat().st_mode & 0o777) for p in index.iterdir()} == {oct(0o600)}

@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 from conftest import encode, photo, write
 
+from hashwatchd import indexer, store
 from hashwatchd.decode import DEFAULT_MAX_PIXELS
+from hashwatchd.model import Role
 from hashwatchd.workers import Pool
 
 
@@ -50,3 +52,31 @@ def test_stuck_decode_times_out_and_the_pool_goes_on(tmp_path: Path) -> None:
         [result] = pool.map([os.fsencode(tmp_path / "big.png")])
         assert (result.error or "").startswith("decoder-timeout")
         assert pool._workers[0].process.is_alive()
+
+
+class _DeleteFirst:
+    """A real pool, except that each file is deleted just before it is handed to a worker:
+    the window between listing a tree and reading a file, made wide enough to hit."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def start(self) -> None:
+        self._pool.start()
+
+    def map(self, paths):  # type: ignore[no-untyped-def]
+        def doomed():  # type: ignore[no-untyped-def]
+            for p in paths:
+                os.unlink(p)
+                yield p
+
+        return self._pool.map(doomed())
+
+
+def test_file_vanishing_after_listing_leaves_no_entry(tmp_path: Path) -> None:
+    """A file listed, then deleted before it is read, leaves no stale entry in the index."""
+    write(tmp_path / "lib/a.jpg", encode(photo(1, 160, 120), ".jpg"))
+    with store.Store.open(tmp_path / "s") as st, Pool(1, DEFAULT_MAX_PIXELS) as pool:
+        stats = indexer.sync(st, _DeleteFirst(pool), Role.HAYSTACK, [os.fsencode(tmp_path / "lib")])  # type: ignore[arg-type]
+        assert stats.hashed == 1
+        assert list(st.entries(Role.HAYSTACK)) == []
