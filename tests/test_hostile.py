@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_hostile_tree(tmp_path: Path) -> None:
             "bomb.tif": "too-large",
             "fifo.jpg": "not-a-regular-file",
             "sock.jpg": "not-a-regular-file",
-        }
+        } | ({"device.jpg": "not-a-regular-file"} if os.geteuid() == 0 else {})
         assert (f["identical"], f["same"]) == (1, 2)  # png-named.jpg has the bytes of good.png
         time.sleep(2)
         assert d.hashed_count("crash_me.jpg") == 1  # not retried while its stat is unchanged
