@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -71,6 +76,80 @@ def run_cli(
         env=env,
         check=False,
     )
+
+
+class Daemon:
+    """A running `hashwatchd run` and the status file it keeps, observed as a poller would."""
+
+    def __init__(self, base: Path, config: Path, report: Path | None = None) -> None:
+        self.base = base
+        self.config = config
+        self.report = report or base / "state/status.json"
+        self.log = base / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self, *, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None, settle: str = "0.5") -> None:
+        """Start the daemon (under `prefix`, e.g. unshare) without waiting for it."""
+        args = [
+            "--config",
+            str(self.config),
+            "--state-dir",
+            str(self.base / "state"),
+            "--settle",
+            settle,
+            "--workers",
+            "2",
+            "-vv",
+        ]
+        if self.report != self.base / "state/status.json":
+            args += ["--report", str(self.report)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "hashwatchd", "run", *args],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=env,
+            )
+
+    def start(self, **kwargs: Any) -> None:
+        """Launch and wait until the start-up backlog is hashed."""
+        self.launch(**kwargs)
+        self.wait(lambda d: d["state"] == "watching", timeout=60)
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.report.read_bytes())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        """Poll the status file until `check` holds; fail with the last status and the log."""
+        deadline = time.monotonic() + timeout
+        doc = None
+        while time.monotonic() < deadline:
+            doc = self.status()
+            if doc is not None and check(doc):
+                return doc
+            assert self.proc is None or self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(
+            f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n" + self.log.read_text()[-3000:]
+        )
+
+    def folder(self, doc: dict[str, Any], path: str) -> dict[str, Any] | None:
+        return next((f for f in doc["folders"] if f["path"] == path), None)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=15)
+        self.proc = None
+        return code
+
+    def hashed_count(self, name: str) -> int:
+        return sum(
+            1 for line in self.log.read_text(errors="replace").splitlines() if "hashed" in line and line.endswith(name)
+        )
 
 
 @pytest.fixture(autouse=True)

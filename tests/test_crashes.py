@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import encode, photo, run_cli, write
-from test_daemon import Daemon
+from conftest import Daemon, encode, photo, run_cli, write
 
 PICS = [encode(photo(seed, 96, 72), ".jpg") for seed in range(8)]
 
@@ -93,30 +92,9 @@ def test_read_only_state_directory_stops_the_daemon(tmp_path: Path) -> None:
     (tmp_path / "needles").mkdir()
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\n")
-    d = Daemon(tmp_path, cfg)
-    with d.log.open("ab") as log:
-        d.proc = subprocess.Popen(
-            [
-                "unshare",
-                "-U",
-                sys.executable,
-                "-m",
-                "hashwatchd",
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--report",
-                str(tmp_path / "status.json"),
-                "--workers",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    d.report = tmp_path / "status.json"
-    d.wait(lambda doc: doc["state"] == "watching")
+    d = Daemon(tmp_path, cfg, report=tmp_path / "status.json")
+    d.start(prefix=("unshare", "-U"))
+    assert d.proc is not None
     (tmp_path / "state/index").chmod(0o500)
     try:
         code = d.proc.wait(timeout=30)

@@ -2,92 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import pytest
-from conftest import encode, photo, write
+from conftest import Daemon, encode, photo, write
 
 SETTLE = "0.5"
 WAIT = 20.0
-
-
-class Daemon:
-    """A running `hashwatchd run` and the status file it keeps."""
-
-    def __init__(self, base: Path, config: Path) -> None:
-        self.base = base
-        self.config = config
-        self.report = base / "state/status.json"
-        self.log = base / "daemon.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hashwatchd",
-                    "run",
-                    "--config",
-                    str(self.config),
-                    "--state-dir",
-                    str(self.base / "state"),
-                    "--settle",
-                    SETTLE,
-                    "--workers",
-                    "2",
-                    "-vv",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        self.wait(lambda d: d["state"] == "watching")
-
-    def status(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.report.read_bytes())
-        except (OSError, ValueError):
-            return None
-
-    def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = WAIT) -> dict[str, Any]:
-        """Poll the status file as a client would, until `check` holds."""
-        deadline = time.monotonic() + timeout
-        doc = None
-        while time.monotonic() < deadline:
-            doc = self.status()
-            if doc is not None and check(doc):
-                return doc
-            assert self.proc is None or self.proc.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(0.05)
-        raise AssertionError(
-            f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n" + self.log.read_text()[-3000:]
-        )
-
-    def folder(self, doc: dict[str, Any], path: str) -> dict[str, Any] | None:
-        return next((f for f in doc["folders"] if f["path"] == path), None)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=15)
-        self.proc = None
-        return code
-
-    def hashed_count(self, name: str) -> int:
-        return sum(
-            1 for line in self.log.read_text(errors="replace").splitlines() if "hashed" in line and line.endswith(name)
-        )
 
 
 PICS = [photo(seed, 240, 180) for seed in range(12)]

@@ -7,13 +7,10 @@ import os
 import socket
 import stat
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import encode, photo, write
-from test_daemon import Daemon
+from conftest import Daemon, encode, photo, write
 
 GOOD = photo(1, 200, 150)
 
@@ -50,28 +47,7 @@ def test_hostile_tree(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\ndecode_timeout: 3\n")
     d = Daemon(tmp_path, cfg)
-    env = {**os.environ, "HASHWATCHD_FAULT_CRASH": "crash_me", "HASHWATCHD_FAULT_HANG": "hang_me"}
-    with d.log.open("ab") as log:
-        d.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hashwatchd",
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--settle",
-                "0.3",
-                "--workers",
-                "2",
-                "-vv",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-        )
+    d.launch(env={**os.environ, "HASHWATCHD_FAULT_CRASH": "crash_me", "HASHWATCHD_FAULT_HANG": "hang_me"})
     try:
         doc = d.wait(lambda doc: doc["state"] == "watching", timeout=60)
         f = d.folder(doc, "card")

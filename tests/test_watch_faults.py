@@ -10,13 +10,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import encode, photo, write
-from test_daemon import Daemon
+from conftest import Daemon, encode, photo, write
 
 JPEG = [encode(photo(seed, 160, 120), ".jpg") for seed in range(3)]
 
@@ -67,35 +65,8 @@ def test_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
     for k in range(80):
         (tmp_path / f"needles/d{k:02d}").mkdir(parents=True)
     cfg = _config(tmp_path, "poll_interval: 0.5\n")
-    log = tmp_path / "daemon.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                "unshare",
-                "-Ur",
-                "sh",
-                "-c",
-                'echo 50 > /proc/sys/user/max_inotify_watches && exec "$@"',
-                "sh",
-                sys.executable,
-                "-m",
-                "hashwatchd",
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--settle",
-                "0.5",
-                "--workers",
-                "2",
-                "-v",
-            ],
-            stderr=out,
-            stdout=subprocess.DEVNULL,
-        )
     d = Daemon(tmp_path, cfg)
-    d.proc = proc
+    d.launch(prefix=("unshare", "-Ur", "sh", "-c", 'echo 50 > /proc/sys/user/max_inotify_watches && exec "$@"', "sh"))
     try:
         d.wait(lambda doc: doc["state"] == "watching")
         for k in range(80):
@@ -104,7 +75,7 @@ def test_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
             lambda doc: sum(f["images"] for f in doc["folders"]) == 80 and all(f["complete"] for f in doc["folders"]),
             timeout=40,
         )
-        text = log.read_text()
+        text = d.log.read_text()
         assert "fs.inotify.max_user_watches" in text
         assert text.count("fs.inotify.max_user_watches") == 1
         assert "Traceback" not in text
@@ -161,40 +132,12 @@ def test_read_only_mount_is_polled_and_said_so(tmp_path: Path) -> None:
     cfg = _config(tmp_path, "poll_interval: 0.3\n")
     needles = tmp_path / "needles"
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
-    log = tmp_path / "daemon.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                "unshare",
-                "-Urm",
-                "sh",
-                "-c",
-                script,
-                "sh",
-                str(needles),
-                sys.executable,
-                "-m",
-                "hashwatchd",
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--settle",
-                "0.3",
-                "--workers",
-                "1",
-                "-v",
-            ],
-            stderr=out,
-            stdout=subprocess.DEVNULL,
-        )
     d = Daemon(tmp_path, cfg)
-    d.proc = proc
+    d.launch(prefix=("unshare", "-Urm", "sh", "-c", script, "sh", str(needles)))
     try:
         d.wait(lambda doc: doc["state"] == "watching")
         write(needles / "card/a.jpg", JPEG[0])  # written outside the namespace, where the folder is writable
         d.wait(lambda doc: (f := d.folder(doc, "card")) is not None and f["complete"] and f["images"] == 1)
-        assert log.read_text().count("read-only mount: polling it") == 1
+        assert d.log.read_text().count("read-only mount: polling it") == 1
     finally:
         assert d.stop() == 0
