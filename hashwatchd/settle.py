@@ -66,8 +66,3 @@ class Settler:
         if not self._files:
             return None
         return max(0.0, min(w.since for w in self._files.values()) + self.settle - now)
-
-    def pending_under(self, prefix: bytes) -> int:
-        """How many waiting files lie under `prefix`."""
-        top = prefix.rstrip(b"/") + b"/"
-        return sum(1 for p in self._files if p.startswith(top))

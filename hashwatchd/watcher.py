@@ -157,11 +157,6 @@ class Watcher:
             if mode == "inotify":
                 self.hints.put(Hint("rescan", root))
 
-    def mode(self, root: bytes) -> str | None:
-        """How `root` is watched ("inotify" or "poll"), or None if it is not."""
-        held = self._watches.get(root)
-        return held[2] if held else None
-
     def watch(self, root: bytes, mode: str = "auto") -> str:
         """Start watching `root` recursively; return the mode actually used."""
         self.unwatch(root)
