@@ -179,10 +179,12 @@ def _scan(args: argparse.Namespace) -> int:
                 progress=_progress_bar(role.value),
             )
             hashed += stats.hashed
-        lib = indexer.library(st)
+            if role is Role.HAYSTACK:
+                unchanged = stats.table if not (stats.hashed or stats.removed or stats.special) else None
+        lib, library_counts = indexer.library(st, unchanged)
         checks = indexer.SyncStats()
         outcomes = indexer.judge(st, lib, pool, s.needles, stats=checks)
-        doc = report.build(outcomes, s.needles, indexer.counts(st, Role.HAYSTACK), state="done", now=_now())
+        doc = report.build(outcomes, s.needles, library_counts, state="done", now=_now())
     publish.write_json(s.report_path, doc, s.report_mode)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -278,7 +280,7 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 def _matches(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or config.default_state_dir()
     with store.Store.open(state_dir, write=False) as st, _pool(os.cpu_count() or 1) as pool:
-        _print_outcomes(indexer.judge(st, indexer.library(st), pool, remember=False), args.json)
+        _print_outcomes(indexer.judge(st, indexer.library(st)[0], pool, remember=False), args.json)
     return 0
 
 
@@ -286,7 +288,7 @@ def _query(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or config.default_state_dir()
     paths = [os.fsencode(p) for p in args.images]
     with store.Store.open(state_dir, write=False) as st, _pool(len(paths)) as pool:
-        lib = indexer.library(st)
+        lib = indexer.library(st)[0]
         results = {r.path: r for r in pool.map(paths)}
         found = {p: lib.match(fp) if (fp := results[p].fingerprint) else [] for p in paths}
         checks = indexer.confirm(st, lib, pool, [(p, results[p].fingerprint, found[p]) for p in paths], remember=False)

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from hashwatchd.decode import DEFAULT_MAX_PIXELS
 from hashwatchd.errors import ConfigError
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
 
 
 def default_config_path() -> Path:

@@ -23,12 +23,11 @@ import numpy as np
 
 from hashwatchd import formats
 from hashwatchd.errors import PhotoError
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
 
 #: The short side a DCT-scaled JPEG decode keeps at least. The features need 32 px;
 #: four times that keeps area resampling of resized and re-encoded copies in step.
 MIN_SIDE = 128
-
-DEFAULT_MAX_PIXELS = 250_000_000
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 

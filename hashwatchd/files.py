@@ -14,7 +14,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hashwatchd import formats
 from hashwatchd.errors import PhotoError
@@ -36,8 +36,7 @@ _ERRNO_CODES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """A photo-named file under a root; `regular` is False for FIFOs, sockets and devices."""
 
     path: bytes
@@ -51,7 +50,7 @@ def is_candidate(name: bytes) -> bool:
     Hidden names include the temporaries rsync and many copy tools write (`.IMG_1.JPG.Xy12`)
     before renaming them into place.
     """
-    return not name.startswith(b".") and formats.has_image_suffix(name)
+    return name[:1] != b"." and formats.has_image_suffix(name)
 
 
 def excluded(path: bytes, patterns: Sequence[str]) -> bool:
@@ -99,8 +98,8 @@ def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = F
                     seen.add((st.st_dev, st.st_ino))
                 if not entry.name.startswith(b"."):
                     stack.append(path)
-            elif is_candidate(entry.name) and not stat.S_ISLNK(st.st_mode):
-                yield Found(path, FileStat.of(st), stat.S_ISREG(st.st_mode))
+            elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
+                yield Found(path, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev), stat.S_ISREG(st.st_mode))
 
 
 def read_photo(

@@ -12,6 +12,9 @@ import struct
 
 from hashwatchd.errors import PhotoError
 
+#: Pictures whose header claims more pixels than this are refused before decoding (config: max_pixels).
+DEFAULT_MAX_PIXELS = 250_000_000
+
 FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp", "avif", "heif")
 
 #: File-name suffixes worth opening. Only a pre-filter: content decides the format.
@@ -40,10 +43,13 @@ _AVIF_BRANDS = {b"avif", b"avis"}
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
+_SUFFIXES = frozenset(e.encode() for e in EXTENSIONS)
+
+
 def has_image_suffix(name: bytes) -> bool:
     """Whether a file name ends in one of EXTENSIONS, case-insensitively."""
     dot = name.rfind(b".")
-    return dot > 0 and name[dot:].decode("ascii", "replace").lower() in EXTENSIONS
+    return dot > 0 and name[dot:].lower() in _SUFFIXES
 
 
 def sniff(data: bytes) -> str:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from hashwatchd import files
 from hashwatchd.errors import StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, pixel_checks_needed, verdict
-from hashwatchd.model import Entry, FileStat, Fingerprint, Match, Role
+from hashwatchd.model import Entry, Fingerprint, Match, Role
 from hashwatchd.report import root_of
-from hashwatchd.store import Store
+from hashwatchd.store import Store, Table
 from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ class SyncStats:
     hashed: int = 0
     removed: int = 0
     checked: int = 0
+    special: int = 0
+    table: Table | None = None  # the role's index as read before the sync; current if nothing changed
 
 
 def sync(
@@ -50,7 +52,8 @@ def sync(
 ) -> SyncStats:
     """Index new and changed files under `roots`, drop the rest; return what was done."""
     stats = SyncStats()
-    known: dict[bytes, FileStat] = {e.path: e.stat for e in store.entries(role)}
+    stats.table = store.table(role)
+    known = stats.table.stats
     on_disk: dict[bytes, files.Found] = {}
     for root in roots:
         for found in files.walk(root, excludes, follow_symlinks=follow_symlinks):
@@ -67,6 +70,7 @@ def sync(
         delete=gone,
     )
     stats.removed = len(gone)
+    stats.special = len(special)
     log.info("%s: %d files, %d to hash, %d gone", role.value, len(on_disk), len(todo), len(gone))
     batch: list[Entry] = []
     gone_now: list[tuple[Role, bytes]] = []
@@ -88,13 +92,15 @@ def sync(
     return stats
 
 
-def library(store: Store) -> Library:
-    """The haystack's readable entries, ready for candidate search."""
+def library(store: Store, table: Table | None = None) -> tuple[Library, tuple[int, int]]:
+    """The haystack's readable entries, ready for candidate search, and (files, unreadable).
+
+    `table` is the haystack as a sync read it, when that sync changed nothing (saves a pass).
+    """
+    table = table or store.table(Role.HAYSTACK)
     lib = Library()
-    for entry in store.entries(Role.HAYSTACK):
-        if entry.fingerprint is not None:
-            lib.add(entry.path, entry.fingerprint)
-    return lib
+    lib.load(table.fp_paths, table.records)
+    return lib, (len(table.stats), table.unreadable)
 
 
 def judge(
@@ -175,12 +181,3 @@ def confirm(
         except StoreWriteError as exc:  # only a cache: the checks are redone next time
             log.warning("%s", exc)
     return out
-
-
-def counts(store: Store, role: Role) -> tuple[int, int]:
-    """(files, unreadable) of one role."""
-    total = bad = 0
-    for e in store.entries(role):
-        total += 1
-        bad += e.fingerprint is None
-    return total, bad

@@ -187,35 +187,79 @@ def hamming(values: np.ndarray, query: int) -> np.ndarray:
     return np.bitwise_count(values ^ np.uint64(query)).astype(np.uint8)
 
 
+#: One stored fingerprint as a NumPy record; the same layout as the index's (store._FP).
+FP_DTYPE = np.dtype(
+    [
+        ("dhash", "<u8"),
+        ("phash", "<u8"),
+        ("width", "<u4"),
+        ("height", "<u4"),
+        ("digest", "S16"),
+        ("thumb", "V256"),
+        ("chroma", "V128"),
+    ]
+)
+
+
+def _from_record(row: np.void) -> Fingerprint:
+    return Fingerprint(
+        int(row["dhash"]),
+        int(row["phash"]),
+        bytes(row["thumb"]),
+        bytes(row["chroma"]),
+        int(row["width"]),
+        int(row["height"]),
+        bytes(row["digest"]),
+    )
+
+
 class Library:
     """The library's fingerprints as NumPy arrays, for candidate search.
 
-    Entries are appended; removal marks a slot dead (its hashes become unreachable) so indices
-    stay valid, and `compact()` is left to whoever rebuilds it.
+    Entries are appended (one at a time, or a whole index at once with `load`, whose records
+    become Fingerprint objects only when a candidate needs verifying); removal marks a slot dead
+    so indices stay valid.
     """
 
     def __init__(self) -> None:
         self.paths: list[bytes] = []
-        self.fingerprints: list[Fingerprint | None] = []
+        self._fps: list[Fingerprint | int | None] = []  # int: row of self._records, not built yet
+        self._records = np.zeros(0, FP_DTYPE)
         self._slot: dict[bytes, int] = {}
         self._dhash = np.zeros(0, np.uint64)
         self._phash = np.zeros(0, np.uint64)
+        self._digest = np.zeros(0, np.uint64)  # first 8 bytes: equal digests are found by array search
         self._alive = np.zeros(0, bool)
-        self._by_digest: dict[bytes, set[int]] = {}
-        self._pending: list[tuple[int, int]] = []
+        self._pending: list[tuple[int, int, int]] = []
 
     def __len__(self) -> int:
         return len(self._slot)
+
+    def load(self, paths: list[bytes], records: np.ndarray) -> None:
+        """Add many entries at once from index records (FP_DTYPE), without an object per entry."""
+        self._flush()
+        for path in paths:
+            self.remove(path)
+        start, base = len(self.paths), len(self._records)
+        self.paths.extend(paths)
+        self._fps.extend(range(base, base + len(paths)))
+        self._records = np.concatenate([self._records, records]) if base else records
+        self._slot.update(zip(paths, range(start, start + len(paths)), strict=True))
+        self._dhash = np.concatenate([self._dhash, records["dhash"].astype(np.uint64)])
+        self._phash = np.concatenate([self._phash, records["phash"].astype(np.uint64)])
+        self._digest = np.concatenate(
+            [self._digest, np.ascontiguousarray(records["digest"]).view("<u8")[::2].astype(np.uint64)]
+        )
+        self._alive = np.concatenate([self._alive, np.ones(len(paths), bool)])
 
     def add(self, path: bytes, fp: Fingerprint) -> None:
         """Insert or replace the fingerprint of `path`."""
         self.remove(path)
         slot = len(self.paths)
         self.paths.append(path)
-        self.fingerprints.append(fp)
+        self._fps.append(fp)
         self._slot[path] = slot
-        self._pending.append((fp.dhash, fp.phash))
-        self._by_digest.setdefault(fp.digest, set()).add(slot)
+        self._pending.append((fp.dhash, fp.phash, int.from_bytes(fp.digest[:8], "little")))
 
     def remove(self, path: bytes) -> None:
         """Forget `path`; a no-op when it is not in the library."""
@@ -224,53 +268,51 @@ class Library:
             return
         self._flush()
         self._alive[slot] = False
-        fp = self.fingerprints[slot]
-        self.fingerprints[slot] = None
-        if fp is not None:
-            self._by_digest[fp.digest].discard(slot)
+        self._fps[slot] = None
 
     def _flush(self) -> None:
         if not self._pending:
             return
-        d, p = zip(*self._pending, strict=True)
-        self._dhash = np.concatenate([self._dhash, np.array(d, np.uint64)])
-        self._phash = np.concatenate([self._phash, np.array(p, np.uint64)])
+        d, p, g = (np.array(column, np.uint64) for column in zip(*self._pending, strict=True))
+        self._dhash = np.concatenate([self._dhash, d])
+        self._phash = np.concatenate([self._phash, p])
+        self._digest = np.concatenate([self._digest, g])
         self._alive = np.concatenate([self._alive, np.ones(len(d), bool)])
         self._pending.clear()
+
+    def _fp(self, slot: int) -> Fingerprint | None:
+        held = self._fps[slot]
+        if isinstance(held, int):
+            held = self._fps[slot] = _from_record(self._records[held])
+        return held
 
     def candidates(self, fp: Fingerprint, policy: Policy) -> list[int]:
         """Slots worth verifying: same bytes, or either hash within the distance, nearest first.
 
-        At most `max_candidates`: a flat or dark needle can be near thousands of library
+        At most `max_candidates` by hash: a flat or dark needle can be near thousands of library
         pictures that share its hash, and verification must stay bounded.
         """
         self._flush()
-        slots = set(self._by_digest.get(fp.digest, ()))
-        if len(self._dhash):
-            dist = np.minimum(hamming(self._dhash, fp.dhash), hamming(self._phash, fp.phash))
-            dist[~self._alive] = 255
-            near = np.flatnonzero(dist <= policy.max_hash_distance)
-            if len(near) > policy.max_candidates:
-                near = near[np.argsort(dist[near], kind="stable")[: policy.max_candidates]]
-            else:
-                near = near[np.argsort(dist[near], kind="stable")]
-            slots.update(int(s) for s in near)
-        return sorted(slots, key=lambda s: bin(self._dh(s) ^ fp.dhash).count("1"))
+        if not len(self._dhash):
+            return []
+        same = np.flatnonzero((self._digest == np.uint64(int.from_bytes(fp.digest[:8], "little"))) & self._alive)
+        dist = np.minimum(hamming(self._dhash, fp.dhash), hamming(self._phash, fp.phash))
+        dist[~self._alive] = 255
+        near = np.flatnonzero(dist <= policy.max_hash_distance)
+        near = near[np.argsort(dist[near], kind="stable")[: policy.max_candidates]]
+        slots = {int(s) for s in near} | {int(s) for s in same}
+        return sorted(slots, key=lambda s: int(hamming(self._dhash[s : s + 1], fp.dhash)[0]))
 
     def fingerprint(self, path: bytes) -> Fingerprint | None:
         """The fingerprint held for `path`, or None."""
         slot = self._slot.get(path)
-        return None if slot is None else self.fingerprints[slot]
-
-    def _dh(self, slot: int) -> int:
-        fp = self.fingerprints[slot]
-        return fp.dhash if fp is not None else 0
+        return None if slot is None else self._fp(slot)
 
     def match(self, fp: Fingerprint, policy: Policy = DEFAULT_POLICY) -> list[Match]:
         """Every library picture the needle is, best tier first, then nearest dHash."""
         found = []
         for slot in self.candidates(fp, policy):
-            lib = self.fingerprints[slot]
+            lib = self._fp(slot)
             if lib is None:
                 continue
             tier = classify(fp, lib, policy)

@@ -9,11 +9,15 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """What we remember about a file to know, without reading it, whether it changed."""
+class FileStat(NamedTuple):
+    """What we remember about a file to know, without reading it, whether it changed.
+
+    A NamedTuple rather than a dataclass: a rescan builds and compares one per file, and tuple
+    construction and equality run in C (measured: a third of a 100,000-file rescan went there).
+    """
 
     size: int
     mtime_ns: int

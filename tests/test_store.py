@@ -15,6 +15,7 @@ from tests_helper import FP, STAT
 
 from hashwatchd import store
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
+from hashwatchd.matching import FP_DTYPE, Library
 from hashwatchd.model import Entry, Role
 
 
@@ -174,3 +175,21 @@ def test_index_files_are_private(tmp_path: Path) -> None:
     index = tmp_path / "state/index"
     assert oct(index.stat().st_mode & 0o777) == oct(0o700)
     assert {oct(p.stat().st_mode & 0o777) for p in index.iterdir()} == {oct(0o600)}
+
+
+def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
+    """table() returns every stat, the unreadable count and records that decode to the same fingerprints."""
+    assert FP_DTYPE.itemsize == store._FP.size
+    with store.Store.open(tmp_path) as st:
+        st.write(
+            put=[
+                Entry(b"/l/a.jpg", Role.HAYSTACK, STAT, FP),
+                Entry(b"/l/bad.jpg", Role.HAYSTACK, STAT, None, "corrupt: x"),
+            ]
+        )
+        table = st.table(Role.HAYSTACK)
+    assert table.stats == {b"/l/a.jpg": STAT, b"/l/bad.jpg": STAT}
+    assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
+    lib = Library()
+    lib.load(table.fp_paths, table.records)
+    assert lib.fingerprint(b"/l/a.jpg") == FP

@@ -9,7 +9,7 @@ import cv2
 from conftest import encode, photo, write
 
 from hashwatchd import indexer, store
-from hashwatchd.decode import DEFAULT_MAX_PIXELS
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.model import Role
 from hashwatchd.workers import Pool
 
