@@ -47,7 +47,7 @@ def test_twenty_kills_then_every_file_indexed_once(tmp_path: Path) -> None:
     d = Daemon(tmp_path, cfg)
     d.start()
     try:
-        doc = d.wait(lambda doc: doc["needles"]["images"] == 400 and doc["pending"] == 0, timeout=60)
+        doc = d.wait(lambda doc: doc["needles"]["images"] == 400 and doc["pending"] == 0, timeout=180)
         assert sum(f["images"] for f in doc["folders"]) == 400
     finally:
         assert d.stop() == 0
