@@ -275,6 +275,19 @@ class Library:
         self._flush()
         self._alive[slot] = False
         self._fps[slot] = None
+        self.paths[slot] = b""
+        dead = len(self.paths) - len(self._slot)
+        if dead > max(1024, len(self._slot)):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop dead slots (a daemon that sees files come and go for months must not grow)."""
+        keep = np.flatnonzero(self._alive)
+        self.paths = [self.paths[s] for s in keep]
+        self._fps = [self._fps[s] for s in keep]
+        self._dhash, self._phash, self._digest = self._dhash[keep], self._phash[keep], self._digest[keep]
+        self._alive = np.ones(len(keep), bool)
+        self._slot = {path: slot for slot, path in enumerate(self.paths)}
 
     def _flush(self) -> None:
         if not self._pending:

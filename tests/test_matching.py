@@ -269,3 +269,19 @@ def test_larger_needle_needs_the_check_and_smaller_does_not() -> None:
     assert outcome(b"/n/big.jpg", fp(big), None, library).status == "missing"  # unconfirmed
     passed = outcome(b"/n/big.jpg", fp(big), None, library, checks={(b"/n/big.jpg", b"/lib/a.png"): True})
     assert passed.status == "same"
+
+
+def test_library_compacts_dead_slots() -> None:
+    """Adding and removing thousands of entries does not grow the library; survivors still match."""
+    lib = Library()
+    keep = fp(SAME["webp"])
+    lib.add(b"/lib/keep.webp", keep)
+    other = fp(encode(photo(8, 200, 150), ".png"))
+    for cycle in range(5):
+        for i in range(1000):
+            lib.add(f"/lib/{cycle}/{i}.png".encode(), other)
+        for i in range(1000):
+            lib.remove(f"/lib/{cycle}/{i}.png".encode())
+    assert len(lib) == 1
+    assert len(lib.paths) <= 2048
+    assert outcome(b"/n/x.jpg", fp(SAME["reencoded-q50"]), None, lib).matches[0].path == b"/lib/keep.webp"
