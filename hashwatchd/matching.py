@@ -319,8 +319,9 @@ class Library:
         dist[~self._alive] = 255
         near = np.flatnonzero(dist <= policy.max_hash_distance)
         near = near[np.argsort(dist[near], kind="stable")[: policy.max_candidates]]
-        slots = {int(s) for s in near} | {int(s) for s in same}
-        return sorted(slots, key=lambda s: int(hamming(self._dhash[s : s + 1], fp.dhash)[0]))
+        identical = [int(s) for s in same]
+        seen = set(identical)
+        return identical + [int(s) for s in near if int(s) not in seen]
 
     def fingerprint(self, path: bytes) -> Fingerprint | None:
         """The fingerprint held for `path`, or None."""
