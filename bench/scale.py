@@ -3,32 +3,47 @@
 usage: python bench/scale.py [LIBRARY] [NEEDLES] [WORKDIR]   (defaults 1000000 10000)
 
 Writes synthetic fingerprints (random hashes, thumbnails of smooth random pictures, typical
-photo-library paths) into a real LMDB index with Store.write, then measures in one run: index
-bytes per entry, the time and RSS to load the library from the index, one new needle against
-the library, one new library picture against the needles (the daemon's reverse search), and
-full matching of every needle. A tenth of the needles are near-copies of library entries so that
-verification runs too. Exits non-zero when a floor of issue 4 is missed.
+photo-library paths) into a real LMDB index with Store.write, in transactions of the size the
+indexer writes. A tenth of the needles are near-copies of library entries (read back from the
+index), so verification runs and must find them. Then measures, in one run:
+- index bytes per entry;
+- the real daemon (`hashwatchd run`, its roots present but empty, so they are offline and
+  nothing is rescanned) loading that index and judging every needle: the time until its status
+  file reports the needles, and its RSS then;
+- in this process: one new needle against the library, one new library picture against the
+  needles (the daemon's reverse search), and full matching of every needle (indexer.judge).
+Exits non-zero when a floor of issue 4 is missed.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from hashwatchd import indexer, store
 from hashwatchd.matching import DEFAULT_POLICY, Library
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
+from hashwatchd.workers import Pool
+
+_UPSAMPLE = cv2.resize(np.eye(4, dtype=np.float32), (4, 16), interpolation=cv2.INTER_LINEAR)
 
 
 def fingerprints(n: int, seed: int) -> list[Fingerprint]:
+    """Random hashes; thumbnails of smooth random pictures (4x4 noise upsampled), which correlate
+    with each other as loosely as unrelated photos do, so some pass the verification gate."""
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, 2**63, (n, 2), dtype=np.int64).astype(np.uint64)
-    thumbs = rng.integers(0, 256, (n, 256), dtype=np.uint8)
+    coarse = rng.integers(0, 256, (n, 4, 4)).astype(np.float32)
+    thumbs = np.clip(_UPSAMPLE @ coarse @ _UPSAMPLE.T, 0, 255).astype(np.uint8).reshape(n, 256)
     chroma = rng.integers(100, 156, (n, 128), dtype=np.uint8)
     digests = rng.bytes(16 * n)
     return [
@@ -45,57 +60,93 @@ def fingerprints(n: int, seed: int) -> list[Fingerprint]:
     ]
 
 
-def rss_mib() -> float:
-    """Resident memory now (not the peak of building the data)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def library_path(work: Path, i: int) -> bytes:
+    return f"{work}/Photos Library/Masters/{i // 500:04d}/IMG_{i:07d}.JPG".encode()
+
+
+def build(work: Path, n_lib: int, n_needles: int) -> None:
+    stat = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049)
+    with store.Store.open(work / "state") as st:
+        for start in range(0, n_lib, 50_000):
+            fps = fingerprints(min(50_000, n_lib - start), start)
+            entries = [Entry(library_path(work, start + i), Role.HAYSTACK, stat, fp) for i, fp in enumerate(fps)]
+            for at in range(0, len(entries), indexer.BATCH):
+                st.write(put=entries[at : at + indexer.BATCH])
+        needles = fingerprints(n_needles, 10**9)
+        for k in range(0, n_needles, 10):  # near-copies of library entries: verification runs
+            original = st.get(Role.HAYSTACK, library_path(work, k * 7919 % n_lib))
+            assert original is not None and original.fingerprint is not None
+            lib_fp = original.fingerprint
+            needles[k] = Fingerprint(
+                lib_fp.dhash ^ 0b11, lib_fp.phash, lib_fp.thumb, lib_fp.chroma, lib_fp.width, lib_fp.height, bytes(16)
+            )
+        entries = [
+            Entry(f"{work}/card/DCIM/{k // 1000:03d}CANON/IMG_{k:05d}.JPG".encode(), Role.NEEDLE, stat, fp)
+            for k, fp in enumerate(needles)
+        ]
+        for at in range(0, len(entries), indexer.BATCH):
+            st.write(put=entries[at : at + indexer.BATCH])
+
+
+def daemon_load(work: Path) -> tuple[float, float, int]:
+    """Start the real daemon on the index; return (seconds to its first status file, its RSS in
+    MiB then, the needles it reports as in the library)."""
+    report = work / "status.json"
+    report.unlink(missing_ok=True)
+    config = work / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "haystack": [f"{work}/Photos Library/Masters"],
+                "needles": [f"{work}/card"],
+                "state_dir": str(work / "state"),
+                "report": str(report),
+                "workers": 1,
+            }
+        )
+    )
+    for root in ("Photos Library/Masters", "card"):
+        (work / root).mkdir(parents=True, exist_ok=True)  # present but empty: offline, entries kept
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "hashwatchd", "run", "--config", str(config)])
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"the daemon exited with {proc.returncode}")
+            try:
+                doc = json.loads(report.read_bytes())
+            except (OSError, ValueError):
+                doc = {}
+            if doc.get("needles", {}).get("images"):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t
+        rss = vm_rss(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    found = sum(f["images"] - f["missing"] - f["unreadable"] for f in doc["folders"])
+    return elapsed, rss, found
+
+
+def vm_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> int:
     n_lib = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     n_needles = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
-    work = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(tempfile.mkdtemp(prefix="hashwatchd-scale-"))
-    stat = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049)
-    with store.Store.open(work / "state") as st:
-        if not st.table(Role.NEEDLE).stats:
-            for start in range(0, n_lib, 50_000):
-                fps = fingerprints(min(50_000, n_lib - start), start)
-                st.write(
-                    put=[
-                        Entry(
-                            f"/home/user/Pictures/Photos Library/Masters/{(start + i) // 500:04d}/"
-                            f"IMG_{start + i:07d}.JPG".encode(),
-                            Role.HAYSTACK,
-                            stat,
-                            fp,
-                        )
-                        for i, fp in enumerate(fps)
-                    ]
-                )
-            needles = fingerprints(n_needles, 10**9)
-            for k in range(0, n_needles, 10):  # near-copies of library entries: verification runs
-                lib_fp = fingerprints(1, (k * 7919 % n_lib) // 50_000 * 50_000)[0]
-                needles[k] = Fingerprint(
-                    lib_fp.dhash ^ 0b11,
-                    lib_fp.phash,
-                    lib_fp.thumb,
-                    lib_fp.chroma,
-                    lib_fp.width,
-                    lib_fp.height,
-                    bytes(16),
-                )
-            st.write(
-                put=[
-                    Entry(f"/media/card/DCIM/{k // 1000:03d}CANON/IMG_{k:05d}.JPG".encode(), Role.NEEDLE, stat, fp)
-                    for k, fp in enumerate(needles)
-                ]
-            )
-        size = (work / "state/index/data.mdb").stat().st_size
-        t = time.perf_counter()
+    work = Path(sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp(prefix="hashwatchd-scale-")).resolve()
+    if not (work / "state/index/data.mdb").exists():
+        build(work, n_lib, n_needles)
+    size = (work / "state/index/data.mdb").stat().st_size
+    startup, rss, daemon_found = daemon_load(work)
+    with store.Store.open(work / "state", write=False) as st:
         lib, _ = indexer.library(st)
-        load = time.perf_counter() - t
         needle_entries = list(st.entries(Role.NEEDLE))
-    rss = rss_mib()
     probe = needle_entries[0].fingerprint
     assert probe is not None
     t = time.perf_counter()
@@ -111,18 +162,20 @@ def main() -> int:
     for _ in range(200):
         needles.candidates(new_lib, DEFAULT_POLICY)
     one_library = (time.perf_counter() - t) / 200
-    t = time.perf_counter()
-    for e in needle_entries:
-        assert e.fingerprint is not None
-        lib.match(e.fingerprint, DEFAULT_POLICY)
-    full = time.perf_counter() - t
+    with store.Store.open(work / "state", write=False) as st, Pool(1, 10**8) as pool:
+        t = time.perf_counter()
+        outcomes = indexer.judge(st, lib, pool, remember=False)
+        full = time.perf_counter() - t
+    found = sum(o.status != "missing" for o in outcomes)
     per_entry = size / (n_lib + n_needles)
     print(f"matching at scale: {n_lib:,} library entries, {n_needles:,} needles ({os.cpu_count()} cores)")
+    print(f"needles found in the library: {found:,} by indexer.judge, {daemon_found:,} by the daemon")
+    print(f"({n_needles // 10:,} were planted; the rest are random and should not be found)")
     print("| figure | measured | floor |\n|---|---|---|")
     rows = [
         ("index size per entry (paths included)", f"{per_entry:.0f} B", "<= 1024 B", per_entry <= 1024),
-        ("load the library from the index", f"{load:.1f} s", "", True),
-        ("RSS with the library and needles loaded", f"{rss:.0f} MiB", "<= 300 MiB", rss <= 300),
+        ("daemon start-up to its first status file", f"{startup:.1f} s", "", True),
+        ("daemon RSS with the index loaded", f"{rss:.0f} MiB", "<= 300 MiB", rss <= 300),
         ("one new needle against the library", f"{one_needle * 1000:.1f} ms", "<= 20 ms", one_needle <= 0.020),
         (
             "one new library picture against the needles",
@@ -130,11 +183,14 @@ def main() -> int:
             "<= 5 ms",
             one_library <= 0.005,
         ),
-        ("full matching of every needle", f"{full:.1f} s", "<= 10 s", full <= 10),
+        ("full matching of every needle (indexer.judge)", f"{full:.1f} s", "<= 10 s", full <= 10),
     ]
     for name, value, floor, _ in rows:
         print(f"| {name} | {value} | {floor} |")
-    return 0 if all(ok for *_, ok in rows) else 1
+    planted_ok = found == daemon_found == n_needles // 10
+    if not planted_ok:
+        print("the planted near-copies were not all found, or random needles were")
+    return 0 if planted_ok and all(ok for *_, ok in rows) else 1
 
 
 if __name__ == "__main__":

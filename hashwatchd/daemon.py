@@ -471,8 +471,7 @@ class Daemon:
         for role in Role:
             for e in self.store.entries(role):
                 self._remember(e)
-        for path, (fp, err) in self.mem.needle_fp.items():
-            self._judge(path, fp, err)
+        self._judge(list(self.mem.needle_fp))
         log.info(
             "index: %d library and %d needle entries",
             len(self.mem.known[Role.HAYSTACK]),
@@ -548,16 +547,18 @@ class Daemon:
                 recheck |= {self.mem.needles.paths[s] for s in near}
             elif role is Role.NEEDLE:
                 recheck.add(e.path)
-        for path in recheck:
-            if path in self.mem.needle_fp:
-                fp, err = self.mem.needle_fp[path]
-                self._judge(path, fp, err)
+        self._judge([p for p in recheck if p in self.mem.needle_fp])
         self._dirty = True
 
-    def _judge(self, path: bytes, fp: Fingerprint | None, err: str | None) -> None:
-        found = self.mem.library.match(fp) if fp else []
-        checks = indexer.confirm(self.store, self.mem.library, self.pool, [(path, fp, found)])
-        self._set_outcome(path, verdict(path, fp, err, found, self.mem.library, checks=checks))
+    def _judge(self, paths: list[bytes]) -> None:
+        """Match these needles against the library (one candidate scan for all) and record
+        their outcomes."""
+        lib = self.mem.library
+        fps = [self.mem.needle_fp[p][0] for p in paths]
+        needles = list(zip(paths, fps, lib.match_many(fps), strict=True))
+        checks = indexer.confirm(self.store, lib, self.pool, needles)
+        for path, fp, found in needles:
+            self._set_outcome(path, verdict(path, fp, self.mem.needle_fp[path][1], found, lib, checks=checks))
 
     def _set_outcome(self, path: bytes, out: Outcome | None) -> None:
         old = self.mem.outcomes.pop(path, None)

@@ -120,7 +120,7 @@ def judge(
     so a second run decodes nothing. `remember=False` for a read-only index.
     """
     needles = [e for e in store.entries(Role.NEEDLE) if roots is None or root_of(e.path, roots) is not None]
-    found = {e.path: lib.match(e.fingerprint, policy) if e.fingerprint else [] for e in needles}
+    found = dict(zip([e.path for e in needles], lib.match_many([e.fingerprint for e in needles], policy), strict=True))
     checks = confirm(
         store,
         lib,

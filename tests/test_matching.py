@@ -15,6 +15,7 @@ from hashwatchd.matching import (
     classify,
     hamming,
     information,
+    nearest,
     needs_pixel_check,
     outcome,
     same_pixels,
@@ -217,6 +218,33 @@ def test_candidates_are_capped_for_shared_hashes() -> None:
         lib.add(f"/lib/{i}.png".encode(), flat)
     near = fp(encode(np.full((60, 80, 3), 91, np.uint8), ".jpg"))
     assert len(lib.candidates(near, DEFAULT_POLICY)) == DEFAULT_POLICY.max_candidates
+
+
+def test_batched_search_equals_brute_force() -> None:
+    """The blocked scan of many needles finds exactly what sorting every distance finds: the
+    nearest `cap` live entries within the radius, ties in index order. The hashes are drawn from
+    few bits so that ties and crowded hashes abound, blocks and query batches are crossed, and
+    dead entries must never come back."""
+    rng = np.random.default_rng(5)
+    n, radius, cap = 70_000, 6, 9
+    pool = rng.integers(0, 2**63, 40, dtype=np.int64).astype(np.uint64)
+    noise = (np.uint64(1) << rng.integers(0, 64, (n, 2)).astype(np.uint64)) * (rng.random((n, 2)) < 0.7)
+    dhash = pool[rng.integers(0, 40, n)] ^ noise[:, 0].astype(np.uint64)
+    phash = pool[rng.integers(0, 40, n)] ^ noise[:, 1].astype(np.uint64)
+    alive = rng.random(n) > 0.1
+    queries = np.stack([pool[rng.integers(0, 40, 150)], pool[rng.integers(0, 40, 150)]], axis=1)
+    queries[::7] = rng.integers(0, 2**63, (22, 2), dtype=np.int64).astype(np.uint64)
+    found = nearest(dhash, phash, alive, queries, radius=radius, cap=cap)
+    assert len(found) == len(queries)
+    crowded = 0
+    for (qd, qp), slots in zip(queries, found, strict=True):
+        dist = np.minimum(hamming(dhash, int(qd)), hamming(phash, int(qp))).astype(int)
+        dist[~alive] = 255
+        near = np.flatnonzero(dist <= radius)
+        expected = near[np.argsort(dist[near], kind="stable")][:cap]
+        assert slots.tolist() == expected.tolist()
+        crowded += len(near) > cap
+    assert crowded > 100  # the cap and its tightening bound were exercised
 
 
 def test_unreadable_needle_keeps_its_reason() -> None:
