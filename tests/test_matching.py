@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
 from hashwatchd.matching import (
     DEFAULT_POLICY,
+    FP_DTYPE,
     Library,
     classify,
     hamming,
@@ -245,6 +248,29 @@ def test_batched_search_equals_brute_force() -> None:
         assert slots.tolist() == expected.tolist()
         crowded += len(near) > cap
     assert crowded > 100  # the cap and its tightening bound were exercised
+
+
+def test_loaded_library_matches_like_an_added_one() -> None:
+    """A library loaded from index records (verified from columns, Fingerprints built only for
+    the pairs that pass the gates) gives exactly the matches of one built from Fingerprints:
+    every tier, across pictures, and a digest ending in zero bytes (which a NumPy string column
+    would strip)."""
+    zero_tail = dataclasses.replace(LIB, digest=LIB.digest[:12] + bytes(4))
+    pictures = [zero_tail] + [fp(data) for data in SAME.values()]
+    pictures += [fp(encode(img, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90)) for img in EDITED.values()]
+    pictures += [fp(encode(photo(seed, 400, 300), ".png")) for seed in range(20, 26)]
+    paths = [f"/lib/{i}.png".encode() for i in range(len(pictures))]
+    added = Library()
+    for path, picture in zip(paths, pictures, strict=True):
+        added.add(path, picture)
+    records = np.array([(p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma) for p in pictures], FP_DTYPE)
+    loaded = Library()
+    loaded.load(paths, records)
+    needles = [zero_tail, *pictures[1:], fp(encode(photo(99, 400, 300), ".png"))]
+    expected = added.match_many(needles)
+    assert loaded.match_many(needles) == expected
+    assert expected[0][0].tier is Tier.IDENTICAL
+    assert {m.tier for found in expected for m in found} == {Tier.IDENTICAL, Tier.SAME, Tier.EDITED}
 
 
 def test_unreadable_needle_keeps_its_reason() -> None:
