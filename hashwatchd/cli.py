@@ -17,10 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hashwatchd import __version__, config, files, indexer, logs, publish, report, store
+from hashwatchd import config, files, indexer, logs, publish, report, store
 from hashwatchd.daemon import Daemon
 from hashwatchd.errors import ConfigError, HashwatchdError
-from hashwatchd.features import to_hex
 from hashwatchd.matching import Outcome, verdict
 from hashwatchd.model import Role
 from hashwatchd.workers import Pool
@@ -28,12 +27,21 @@ from hashwatchd.workers import Pool
 log = logging.getLogger(__name__)
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked: importlib.metadata costs every start ~16 ms."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from hashwatchd import __version__  # noqa: PLC0415
+
+        parser.exit(message=f"hashwatchd {__version__}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hashwatchd",
         description="Tell which photos in needle folders are not yet in a photo library.",
     )
-    p.add_argument("--version", action="version", version=f"hashwatchd {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -303,6 +311,8 @@ def _pool(tasks: int) -> Pool:
 
 
 def _hash(args: argparse.Namespace) -> int:
+    from hashwatchd.features import to_hex  # noqa: PLC0415 (OpenCV loads only for commands that decode here)
+
     paths = [os.fsencode(p) for p in args.images]
     with _pool(len(paths)) as pool:
         results = {r.path: r for r in pool.map(paths)}

@@ -44,6 +44,11 @@ class Found(NamedTuple):
     regular: bool
 
 
+#: Builds a NamedTuple from a tuple in C: the generated __new__ is Python code, and a rescan of
+#: 100,000 files spent 0.1 s in it (two per file).
+_new = tuple.__new__
+
+
 def is_candidate(name: bytes) -> bool:
     """Whether a directory entry name may be a photo: an image suffix, and not hidden.
 
@@ -99,7 +104,8 @@ def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = F
                 if not entry.name.startswith(b"."):
                     stack.append(path)
             elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
-                yield Found(path, FileStat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev), stat.S_ISREG(st.st_mode))
+                fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+                yield _new(Found, (path, fs, stat.S_ISREG(st.st_mode)))
 
 
 def read_photo(

@@ -55,14 +55,17 @@ def sync(
     stats.table = store.table(role)
     known = stats.table.stats
     on_disk: dict[bytes, files.Found] = {}
+    stale: list[files.Found] = []
     for root in roots:
         for found in files.walk(root, excludes, follow_symlinks=follow_symlinks):
+            if found.path in on_disk:
+                continue  # under two roots (nested): once is enough
             on_disk[found.path] = found
             if known.get(found.path) != found.stat:
+                stale.append(found)
                 pool.start()
     stats.files = len(on_disk)
-    gone = [(role, p) for p in known if p not in on_disk]
-    stale = [f for p, f in on_disk.items() if known.get(p) != f.stat]
+    gone = [(role, p) for p in known.keys() - on_disk.keys()]
     special = [f for f in stale if not f.regular]
     todo = [f.path for f in stale if f.regular]
     store.write(

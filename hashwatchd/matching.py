@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from hashwatchd.model import Fingerprint, Match, Tier
@@ -169,6 +168,8 @@ def _crop_corr(needle: _Views, library: _Views, policy: Policy) -> float:
     Both thumbnails are blurred first (sigma 0.8 px): the library crop is resampled from a
     16x16 thumbnail, and the blur makes that comparable to the needle's own thumbnail.
     """
+    import cv2  # noqa: PLC0415 (loaded here: a scan that decodes and crops nothing skips OpenCV's import)
+
     n = cv2.GaussianBlur(needle.thumb, (0, 0), 0.8)
     lib = cv2.GaussianBlur(library.thumb, (0, 0), 0.8)
     best = -1.0
@@ -323,8 +324,9 @@ class Library:
     def load(self, paths: list[bytes], records: np.ndarray) -> None:
         """Add many entries at once from index records (FP_DTYPE), without an object per entry."""
         self._flush()
-        for path in paths:
-            self.remove(path)
+        if self._slot:
+            for path in paths:
+                self.remove(path)
         start, base = len(self.paths), len(self._records)
         self.paths.extend(paths)
         self._fps.extend(range(base, base + len(paths)))
@@ -529,6 +531,8 @@ def same_pixels(needle: np.ndarray, library: np.ndarray, policy: Policy = DEFAUL
     leaves an RMS under 1 gray level and no pixel off by more than a few; another render
     leaves edges that do not line up (the corpus case: RMS 2.6, peak 37).
     """
+    import cv2  # noqa: PLC0415 (see _crop_corr)
+
     h = min(needle.shape[0], library.shape[0])
     w = min(needle.shape[1], library.shape[1])
     a = cv2.GaussianBlur(cv2.resize(needle.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)

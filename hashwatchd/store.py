@@ -40,6 +40,7 @@ FEATURES = b"base64-area/dhash9x8/phash32-dct/thumb16-gray/chroma8-lab/decode-mi
 _INITIAL_MAP = 64 << 20
 _ROLE_BYTE = {Role.HAYSTACK: b"H", Role.NEEDLE: b"N"}
 _HEAD = struct.Struct("<BqqQQB")  # flags, size, mtime_ns, ino, dev, reserved
+_STAT = struct.Struct("<qqQQ")  # the stat inside _HEAD, from byte 1
 _FP = struct.Struct("<QQII16s256s128s")  # the layout of matching.FP_DTYPE
 _FLAG_FP = 1
 
@@ -76,7 +77,7 @@ def _decode(role: Role, value: bytes) -> Entry:
 class Table:
     """One role of the index as columns (see Store.table)."""
 
-    stats: dict[bytes, FileStat]
+    stats: dict[bytes, tuple[int, int, int, int]]  # FileStat's fields; a tuple compares equal to a FileStat
     fp_paths: list[bytes]
     records: np.ndarray  # matching.FP_DTYPE, one per path in fp_paths
     unreadable: int
@@ -179,29 +180,26 @@ class Store:
     def table(self, role: Role) -> Table:
         """One role's entries as columns, in one pass and without an object per entry: what a
         rescan needs (every stat) and what matching needs (the fingerprint records)."""
-        prefix = _ROLE_BYTE[role]
-        stats: dict[bytes, FileStat] = {}
+        prefix = _ROLE_BYTE[role][0]
+        stats: dict[bytes, tuple[int, int, int, int]] = {}
         fp_paths: list[bytes] = []
         blobs: list[bytes] = []
         unreadable = 0
-        head, fp_size, head_size = _HEAD.unpack_from, _FP.size, _HEAD.size
+        stat_of, head_size, fp_end = _STAT.unpack_from, _HEAD.size, _HEAD.size + _FP.size
         with self._read(self._files) as txn:
             cur = txn.cursor()
-            if cur.set_range(prefix):
+            if cur.set_range(_ROLE_BYTE[role]):
                 for key, value in cur:
-                    if key[:1] != prefix:
+                    if key[0] != prefix:
                         break
-                    flags, size, mtime_ns, ino, dev, _ = head(value)
-                    at = head_size
-                    if flags & _FLAG_FP:
-                        blobs.append(value[at : at + fp_size])
-                        at += fp_size
+                    if value[0] & _FLAG_FP:
+                        blobs.append(value[head_size:fp_end])
+                        path = value[fp_end + 2 + value[fp_end] + (value[fp_end + 1] << 8) :]
+                        fp_paths.append(path)
                     else:
                         unreadable += 1
-                    path = value[at + 2 + int.from_bytes(value[at : at + 2], "little") :]
-                    stats[path] = FileStat(size, mtime_ns, ino, dev)
-                    if flags & _FLAG_FP:
-                        fp_paths.append(path)
+                        path = value[head_size + 2 + value[head_size] + (value[head_size + 1] << 8) :]
+                    stats[path] = stat_of(value, 1)
         return Table(stats, fp_paths, np.frombuffer(b"".join(blobs), dtype=FP_DTYPE), unreadable)
 
     def get(self, role: Role, path: bytes) -> Entry | None:
