@@ -38,7 +38,7 @@ from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreE
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 from hashwatchd.settle import Settler
-from hashwatchd.store import Store
+from hashwatchd.store import Stat, Store
 from hashwatchd.watcher import Hint, Watcher
 from hashwatchd.workers import Hashed, Pool
 
@@ -70,7 +70,7 @@ class _Root:
 class _Memory:
     """What the loop keeps in memory: the index's stats, the library, the needles' verdicts."""
 
-    known: dict[Role, dict[bytes, FileStat]] = field(default_factory=lambda: {r: {} for r in Role})
+    known: dict[Role, dict[bytes, Stat]] = field(default_factory=lambda: {r: {} for r in Role})
     bad: dict[Role, set[bytes]] = field(default_factory=lambda: {r: set() for r in Role})
     library: Library = field(default_factory=Library)
     needles: Library = field(default_factory=Library)
@@ -468,9 +468,13 @@ class Daemon:
     # -- the in-memory model ----------------------------------------------------------------------
 
     def _load(self) -> None:
-        for role in Role:
-            for e in self.store.entries(role):
-                self._remember(e)
+        # The library as columns: a million Entry and Fingerprint objects would cost gigabytes.
+        table = self.store.table(Role.HAYSTACK)
+        self.mem.known[Role.HAYSTACK] = table.stats
+        self.mem.bad[Role.HAYSTACK] = table.stats.keys() - set(table.fp_paths)
+        self.mem.library.load(table.fp_paths, table.records)
+        for e in self.store.entries(Role.NEEDLE):
+            self._remember(e)
         self._judge(list(self.mem.needle_fp))
         log.info(
             "index: %d library and %d needle entries",

@@ -73,11 +73,16 @@ def _decode(role: Role, value: bytes) -> Entry:
     return Entry(value[at + elen :], role, FileStat(size, mtime_ns, ino, dev), fp, error)
 
 
+#: FileStat's fields as a plain tuple (it compares equal to the FileStat): a million of them are
+#: built at start-up, and a NamedTuple's constructor is Python code.
+Stat = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True)
 class Table:
     """One role of the index as columns (see Store.table)."""
 
-    stats: dict[bytes, tuple[int, int, int, int]]  # FileStat's fields; a tuple compares equal to a FileStat
+    stats: dict[bytes, Stat]
     fp_paths: list[bytes]
     records: np.ndarray  # matching.FP_DTYPE, one per path in fp_paths
     unreadable: int
@@ -181,7 +186,7 @@ class Store:
         """One role's entries as columns, in one pass and without an object per entry: what a
         rescan needs (every stat) and what matching needs (the fingerprint records)."""
         prefix = _ROLE_BYTE[role][0]
-        stats: dict[bytes, tuple[int, int, int, int]] = {}
+        stats: dict[bytes, Stat] = {}
         fp_paths: list[bytes] = []
         blobs: list[bytes] = []
         unreadable = 0

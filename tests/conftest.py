@@ -112,9 +112,17 @@ class Daemon:
             )
 
     def start(self, **kwargs: Any) -> None:
-        """Launch and wait until the start-up backlog is hashed."""
+        """Launch and wait until this process has hashed its start-up backlog: its log line, because a
+        status file left by an earlier run says "watching" too (and a signal sent before the new
+        process installs its handlers would kill it)."""
+        before = self.watching_lines()
         self.launch(**kwargs)
-        self.wait(lambda d: d["state"] == "watching", timeout=60)
+        self.wait(lambda d: d["state"] == "watching" and self.watching_lines() > before, timeout=60)
+
+    def watching_lines(self) -> int:
+        if not self.log.exists():
+            return 0
+        return self.log.read_text(errors="replace").count("index up to date; watching")
 
     def status(self) -> dict[str, Any] | None:
         try:
