@@ -201,6 +201,7 @@ def hamming(values: np.ndarray, query: int) -> np.ndarray:
 #: per-call cost of NumPy is paid once for many pairs (measured: 64 x 4096 is on the plateau).
 _QUERY_BATCH = 64
 _BLOCK_PAIRS = 64 * 4096
+_VERIFY_BATCH = 256  # needles whose candidate pairs are gated together (~10k pairs, ~10 MB)
 
 
 def nearest(
@@ -466,47 +467,71 @@ class Library:
         a needle without a fingerprint (unreadable)."""
         readable = [fp for fp in fps if fp is not None]
         slots = self.candidates_many(readable, policy)
-        verified = iter([self._verify(fp, s, policy) for fp, s in zip(readable, slots, strict=True)])
-        return [next(verified) if fp is not None else [] for fp in fps]
+        verified: list[list[Match]] = []
+        for start in range(0, len(readable), _VERIFY_BATCH):
+            end = start + _VERIFY_BATCH
+            verified.extend(self._verify(readable[start:end], slots[start:end], policy))
+        found = iter(verified)
+        return [next(found) if fp is not None else [] for fp in fps]
 
-    def _verify(self, fp: Fingerprint, slots: list[int], policy: Policy) -> list[Match]:
-        if not slots:
-            return []
-        views = _views(fp)
-        thumbs, chroma, digests = self._gather(slots)
-        # Gates every tier but `identical` needs, tested for all candidates at once before the
-        # per-pair rules run (those cost ~0.1 ms a pair in small NumPy calls): a thumbnail
-        # correlation of at least crop_gate; and below local_corr, where only a crop can still
-        # match, the close tone a crop keeps. The bounds are loosened slightly so that float
-        # rounding here never rejects a pair that _classify would accept.
-        t = thumbs.astype(np.float32)
-        means = t.mean(axis=1)
-        centred = t - means[:, None]
-        stds = np.sqrt((centred * centred).mean(axis=1))
-        mine = views.thumb.ravel() - views.thumb.mean()
-        mine_std = float(np.sqrt((mine * mine).mean()))
-        corr = (centred @ mine) / (256 * stds * mine_std + 1e-6)
-        close_tone = (
-            (np.abs(views.thumb.mean() - means) <= policy.local_mean + 0.01)
-            & (np.abs(mine_std / np.maximum(stds, 1e-6) - 1.0) <= policy.local_contrast + 0.001)
-            & (
-                np.abs(views.chroma.ravel() - (chroma.astype(np.float32) - 128.0)).mean(axis=1)
-                <= 2 * policy.same_chroma + 0.01
-            )
+    def _verify(self, fps: Sequence[Fingerprint], slots: Sequence[list[int]], policy: Policy) -> list[list[Match]]:
+        """The matches among each needle's candidate slots. Gates that every tier but
+        `identical` needs are tested for all pairs at once, so that the per-pair rules (~0.1 ms
+        a pair in small NumPy calls) run only for the few pairs that pass them."""
+        flat = [s for candidates in slots for s in candidates]
+        if not flat:
+            return [[] for _ in fps]
+        owner = np.repeat(np.arange(len(fps)), [len(candidates) for candidates in slots])
+        thumbs, chroma, digests = self._gather(flat)
+        worth = _gates(
+            np.frombuffer(b"".join(fp.thumb for fp in fps), np.uint8).reshape(len(fps), 256)[owner],
+            np.frombuffer(b"".join(fp.chroma for fp in fps), np.uint8).reshape(len(fps), 128)[owner],
+            thumbs,
+            chroma,
+            policy,
         )
-        worth = (corr >= policy.crop_gate - 0.001) & ((corr >= policy.local_corr - 0.001) | close_tone)
-        found = []
-        for i, slot in enumerate(slots):
+        found: list[list[Match]] = [[] for _ in fps]
+        views: dict[int, _Views] = {}
+        for i, (k, slot) in enumerate(zip(owner.tolist(), flat, strict=True)):
+            fp = fps[k]
             if not worth[i] and digests[i] != fp.digest:
                 continue
             lib = self._fp(slot)
             if lib is None:
                 continue
-            tier = _classify(fp, views, lib, policy)
+            if k not in views:
+                views[k] = _views(fp)
+            tier = _classify(fp, views[k], lib, policy)
             if tier is not None:
-                found.append(Match(self.paths[slot], tier, bin(lib.dhash ^ fp.dhash).count("1")))
-        found.sort(key=lambda m: (-m.tier, m.distance, m.path))
+                found[k].append(Match(self.paths[slot], tier, bin(lib.dhash ^ fp.dhash).count("1")))
+        for matches in found:
+            matches.sort(key=lambda m: (-m.tier, m.distance, m.path))
         return found
+
+
+def _gates(
+    needle_thumbs: np.ndarray, needle_chroma: np.ndarray, thumbs: np.ndarray, chroma: np.ndarray, policy: Policy
+) -> np.ndarray:
+    """Which pairs (row i of the needle and library arrays, uint8) can be anything but
+    identical: a thumbnail correlation of at least crop_gate; and below local_corr, where only a
+    crop can still match, the close tone a crop keeps. The bounds are loosened slightly so that
+    float rounding here never rejects a pair that _classify would accept."""
+    a = needle_thumbs.astype(np.float32)
+    b = thumbs.astype(np.float32)
+    a_mean, b_mean = a.mean(axis=1), b.mean(axis=1)
+    a -= a_mean[:, None]
+    b -= b_mean[:, None]
+    a_std, b_std = np.sqrt((a * a).mean(axis=1)), np.sqrt((b * b).mean(axis=1))
+    corr = np.einsum("ij,ij->i", a, b) / (256 * a_std * b_std + 1e-6)
+    close_tone = (
+        (np.abs(a_mean - b_mean) <= policy.local_mean + 0.01)
+        & (np.abs(a_std / np.maximum(b_std, 1e-6) - 1.0) <= policy.local_contrast + 0.001)
+        & (
+            np.abs(needle_chroma.astype(np.float32) - chroma.astype(np.float32)).mean(axis=1)
+            <= 2 * policy.same_chroma + 0.01
+        )
+    )
+    return (corr >= policy.crop_gate - 0.001) & ((corr >= policy.local_corr - 0.001) | close_tone)
 
 
 def needs_pixel_check(needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> bool:

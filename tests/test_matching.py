@@ -269,6 +269,7 @@ def test_loaded_library_matches_like_an_added_one() -> None:
     needles = [zero_tail, *pictures[1:], fp(encode(photo(99, 400, 300), ".png"))]
     expected = added.match_many(needles)
     assert loaded.match_many(needles) == expected
+    assert [added.match(n) for n in needles] == expected  # gated together or one needle at a time
     assert expected[0][0].tier is Tier.IDENTICAL
     assert {m.tier for found in expected for m in found} == {Tier.IDENTICAL, Tier.SAME, Tier.EDITED}
 
