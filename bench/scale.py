@@ -88,9 +88,10 @@ def build(work: Path, n_lib: int, n_needles: int) -> None:
             st.write(put=entries[at : at + indexer.BATCH])
 
 
-def daemon_load(work: Path) -> tuple[float, float, int]:
+def daemon_load(work: Path) -> tuple[float, dict[str, float], int]:
     """Start the real daemon on the index; return (seconds to its first status file, its RSS in
-    MiB then, the needles it reports as in the library)."""
+    MiB then, split into anonymous memory and mapped file pages such as LMDB's, the needles it
+    reports as in the library)."""
     report = work / "status.json"
     report.unlink(missing_ok=True)
     config = work / "config.yaml"
@@ -121,7 +122,7 @@ def daemon_load(work: Path) -> tuple[float, float, int]:
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t
-        rss = vm_rss(proc.pid)
+        rss = memory(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -129,11 +130,14 @@ def daemon_load(work: Path) -> tuple[float, float, int]:
     return elapsed, rss, found
 
 
-def vm_rss(pid: int) -> float:
+def memory(pid: int) -> dict[str, float]:
+    """VmRSS, RssAnon and RssFile of a process, in MiB."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
 
 
 def main() -> int:
@@ -175,7 +179,12 @@ def main() -> int:
     rows = [
         ("index size per entry (paths included)", f"{per_entry:.0f} B", "<= 1024 B", per_entry <= 1024),
         ("daemon start-up to its first status file", f"{startup:.1f} s", "", True),
-        ("daemon RSS with the index loaded", f"{rss:.0f} MiB", "<= 300 MiB", rss <= 300),
+        (
+            "daemon RSS with the index loaded",
+            f"{rss['VmRSS']:.0f} MiB ({rss['RssAnon']:.0f} anonymous, {rss['RssFile']:.0f} LMDB and other files)",
+            "<= 300 MiB",
+            rss["VmRSS"] <= 300,
+        ),
         ("one new needle against the library", f"{one_needle * 1000:.1f} ms", "<= 20 ms", one_needle <= 0.020),
         (
             "one new library picture against the needles",
