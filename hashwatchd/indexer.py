@@ -18,7 +18,7 @@ from hashwatchd.errors import StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, Policy, pixel_checks_needed, verdict
 from hashwatchd.model import Entry, Fingerprint, Match, Role
 from hashwatchd.report import root_of
-from hashwatchd.store import Store, Table
+from hashwatchd.store import Store, Table, pack_stat
 from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def sync(
             if found.path in on_disk:
                 continue  # under two roots (nested): once is enough
             on_disk[found.path] = found
-            if known.get(found.path) != found.stat:
+            if known.get(found.path) != pack_stat(found.stat):
                 stale.append(found)
                 pool.start()
     stats.files = len(on_disk)

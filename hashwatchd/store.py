@@ -45,6 +45,20 @@ _FP = struct.Struct("<QQII16s256s128s")  # the layout of matching.FP_DTYPE
 _FLAG_FP = 1
 
 
+def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
+    return lmdb.open(
+        str(path),
+        map_size=map_size,
+        max_dbs=4,
+        subdir=True,
+        readonly=not write,
+        writemap=False,
+        mode=0o700,
+        lock=True,
+        max_spare_txns=0,
+    )
+
+
 def _key(role: Role, path: bytes) -> bytes:
     return _ROLE_BYTE[role] + hashlib.blake2b(path, digest_size=16).digest()
 
@@ -73,9 +87,14 @@ def _decode(role: Role, value: bytes) -> Entry:
     return Entry(value[at + elen :], role, FileStat(size, mtime_ns, ino, dev), fp, error)
 
 
-#: FileStat's fields as a plain tuple (it compares equal to the FileStat): a million of them are
-#: built at start-up, and a NamedTuple's constructor is Python code.
-Stat = tuple[int, int, int, int]
+#: A FileStat packed as the index stores it (32 bytes). The daemon holds one per library file: a
+#: bytes object takes 65 bytes, a tuple of four ints about 190 (125 MB more at 10^6 entries).
+Stat = bytes
+
+
+def pack_stat(fs: FileStat) -> Stat:
+    """The Stat of `fs`, for comparing with Table.stats."""
+    return _STAT.pack(*fs)
 
 
 @dataclass(frozen=True)
@@ -114,17 +133,7 @@ class Store:
                 lock_fd = _lock_writer(state_dir)
             elif not (path / "data.mdb").exists():
                 raise StoreError(f"no index in {state_dir}: run `hashwatchd scan` first")
-            env = lmdb.open(
-                str(path),
-                map_size=_INITIAL_MAP,
-                max_dbs=4,
-                subdir=True,
-                readonly=not write,
-                writemap=False,
-                mode=0o700,
-                lock=True,
-                max_spare_txns=0,
-            )
+            env = _open_env(path, write, _INITIAL_MAP)
         except lmdb.Error as exc:
             if lock_fd is not None:
                 os.close(lock_fd)
@@ -140,6 +149,23 @@ class Store:
             if lock_fd is not None:
                 os.close(lock_fd)
             raise
+
+    def release_pages(self) -> None:
+        """Unmap every page of the index from this process by reopening its environment.
+
+        A pass over all entries (the daemon's start-up) leaves the whole file mapped: at 10^6
+        entries 860 MB of RSS that is only page cache, which the kernel reclaims more readily
+        once no process maps it. Raises StoreError if the index cannot be reopened.
+        """
+        write = self._lock_fd is not None
+        map_size = self._env.info()["map_size"]
+        self._env.close()
+        try:
+            self._env = _open_env(self.path, write, map_size)
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot reopen the index in {self.path}: {exc}") from None
+        self._files = self._env.open_db(b"files", create=write)
+        self._checks = self._env.open_db(b"checks", create=write)
 
     @staticmethod
     def _grow_to_fit(env: lmdb.Environment) -> None:
@@ -188,9 +214,12 @@ class Store:
         prefix = _ROLE_BYTE[role][0]
         stats: dict[bytes, Stat] = {}
         fp_paths: list[bytes] = []
-        blobs: list[bytes] = []
+        # One growing buffer, not a bytes object per record: a million short-lived 424-byte
+        # objects interleaved with the paths and stats that stay would leave the freed memory
+        # scattered in arenas the process never returns (~400 MB more RSS at 10^6 entries).
+        records = bytearray()
         unreadable = 0
-        stat_of, head_size, fp_end = _STAT.unpack_from, _HEAD.size, _HEAD.size + _FP.size
+        head_size, fp_end = _HEAD.size, _HEAD.size + _FP.size
         with self._read(self._files) as txn:
             cur = txn.cursor()
             if cur.set_range(_ROLE_BYTE[role]):
@@ -198,14 +227,14 @@ class Store:
                     if key[0] != prefix:
                         break
                     if value[0] & _FLAG_FP:
-                        blobs.append(value[head_size:fp_end])
+                        records += value[head_size:fp_end]
                         path = value[fp_end + 2 + value[fp_end] + (value[fp_end + 1] << 8) :]
                         fp_paths.append(path)
                     else:
                         unreadable += 1
                         path = value[head_size + 2 + value[head_size] + (value[head_size + 1] << 8) :]
-                    stats[path] = stat_of(value, 1)
-        return Table(stats, fp_paths, np.frombuffer(b"".join(blobs), dtype=FP_DTYPE), unreadable)
+                    stats[path] = value[1 : 1 + _STAT.size]
+        return Table(stats, fp_paths, np.frombuffer(records, dtype=FP_DTYPE), unreadable)
 
     def get(self, role: Role, path: bytes) -> Entry | None:
         """The entry of `path`, or None (also when another path shares the key's hash)."""

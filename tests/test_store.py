@@ -188,8 +188,36 @@ def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
             ]
         )
         table = st.table(Role.HAYSTACK)
-    assert table.stats == {b"/l/a.jpg": STAT, b"/l/bad.jpg": STAT}
+    assert table.stats == {b"/l/a.jpg": store.pack_stat(STAT), b"/l/bad.jpg": store.pack_stat(STAT)}
     assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
     lib = Library()
     lib.load(table.fp_paths, table.records)
     assert lib.fingerprint(b"/l/a.jpg") == FP
+
+
+def _mapped_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of `path` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1].isdigit() or line[:1] in "abcdef":
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_release_pages_unmaps_the_index_and_keeps_it_usable(tmp_path: Path) -> None:
+    """After a pass over every entry, release_pages leaves at most the few pages that reopening
+    reads (meta pages and the database roots, with read-ahead) of data.mdb resident in this
+    process; reads and writes go on as before."""
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(f"/l/{i:05d}.jpg".encode(), Role.HAYSTACK, STAT, FP) for i in range(10_000)])
+        assert len(st.table(Role.HAYSTACK).fp_paths) == 10_000
+        data = (tmp_path / "index/data.mdb").resolve()
+        before = _mapped_kib(data)
+        assert before > 4000
+        st.release_pages()
+        assert _mapped_kib(data) < before // 10
+        st.write(put=[Entry(b"/l/new.jpg", Role.HAYSTACK, STAT, FP)])
+        assert st.get(Role.HAYSTACK, b"/l/00042.jpg") is not None
+        assert len(st.table(Role.HAYSTACK).fp_paths) == 10_001
