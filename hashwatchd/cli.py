@@ -300,7 +300,7 @@ def _query(args: argparse.Namespace) -> int:
         results = {r.path: r for r in pool.map(paths)}
         found = dict(zip(paths, lib.match_many([results[p].fingerprint for p in paths]), strict=True))
         checks = indexer.confirm(st, lib, pool, [(p, results[p].fingerprint, found[p]) for p in paths], remember=False)
-    outs = [verdict(p, results[p].fingerprint, results[p].error, found[p], lib, checks=checks) for p in paths]
+        outs = [verdict(p, results[p].fingerprint, results[p].error, found[p], lib, checks=checks) for p in paths]
     _print_outcomes(outs, args.json)
     return 0
 

@@ -473,7 +473,7 @@ class Daemon:
         table = self.store.table(Role.HAYSTACK)
         self.mem.known[Role.HAYSTACK] = table.stats
         self.mem.bad[Role.HAYSTACK] = table.stats.keys() - set(table.fp_paths)
-        self.mem.library.load(table.fp_paths, table.records)
+        self.mem.library.load(table.fp_paths, table.keys, table.records)
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)
         self._judge(list(self.mem.needle_fp))

@@ -97,12 +97,13 @@ def sync(
 
 def library(store: Store, table: Table | None = None) -> tuple[Library, tuple[int, int]]:
     """The haystack's readable entries, ready for candidate search, and (files, unreadable).
+    The library reads records from `store` as it verifies: use it while the store is open.
 
     `table` is the haystack as a sync read it, when that sync changed nothing (saves a pass).
     """
     table = table or store.table(Role.HAYSTACK)
     lib = Library()
-    lib.load(table.fp_paths, table.records)
+    lib.load(table.fp_paths, table.keys, table.records)
     return lib, (len(table.stats), table.unreadable)
 
 

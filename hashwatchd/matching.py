@@ -27,6 +27,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -287,6 +288,15 @@ FP_DTYPE = np.dtype(
     ]
 )
 
+#: The leading fields of FP_DTYPE: what candidate search reads of every entry.
+KEYS_DTYPE = np.dtype(FP_DTYPE.descr[:5])
+
+
+class Records(Protocol):
+    """Fingerprint records (FP_DTYPE) by row: an array, or the index read on demand."""
+
+    def __getitem__(self, rows: list[int], /) -> np.ndarray: ...
+
 
 def _from_record(row: np.void) -> Fingerprint:
     return Fingerprint(
@@ -303,16 +313,18 @@ def _from_record(row: np.void) -> Fingerprint:
 class Library:
     """The library's fingerprints as NumPy arrays, for candidate search.
 
-    Entries are appended (one at a time, or a whole index at once with `load`, whose records
-    become Fingerprint objects only when a candidate needs verifying); removal marks a slot dead
-    so indices stay valid.
+    Entries are appended one at a time (Fingerprint objects), or a whole index at once with
+    `load`: then only the search keys are held, and a record is read from `records` (the index,
+    for the daemon) and becomes a Fingerprint only when a candidate needs verifying. Removal
+    marks a slot dead so indices stay valid until the next compaction.
     """
 
     def __init__(self) -> None:
         self.paths: list[bytes] = []
-        self._fps: list[Fingerprint | int | None] = []  # int: row of self._records, not built yet
-        self._records = np.zeros(0, FP_DTYPE)
         self._slot: dict[bytes, int] = {}
+        self._records: Records = np.zeros(0, FP_DTYPE)
+        self._row = np.zeros(0, np.int64)  # per slot: its row of _records, or -1 (in _held, or dead)
+        self._held: dict[int, Fingerprint] = {}
         self._dhash = np.zeros(0, np.uint64)
         self._phash = np.zeros(0, np.uint64)
         self._digest = np.zeros(0, np.uint64)  # first 8 bytes: equal digests are found by array search
@@ -322,30 +334,26 @@ class Library:
     def __len__(self) -> int:
         return len(self._slot)
 
-    def load(self, paths: list[bytes], records: np.ndarray) -> None:
-        """Add many entries at once from index records (FP_DTYPE), without an object per entry."""
-        self._flush()
-        if self._slot:
-            for path in paths:
-                self.remove(path)
-        start, base = len(self.paths), len(self._records)
-        self.paths.extend(paths)
-        self._fps.extend(range(base, base + len(paths)))
-        self._records = np.concatenate([self._records, records]) if base else records
-        self._slot.update(zip(paths, range(start, start + len(paths)), strict=True))
-        self._dhash = np.concatenate([self._dhash, records["dhash"].astype(np.uint64)])
-        self._phash = np.concatenate([self._phash, records["phash"].astype(np.uint64)])
-        self._digest = np.concatenate(
-            [self._digest, np.ascontiguousarray(records["digest"]).view("<u8")[::2].astype(np.uint64)]
-        )
-        self._alive = np.concatenate([self._alive, np.ones(len(paths), bool)])
+    def load(self, paths: list[bytes], keys: np.ndarray, records: Records) -> None:
+        """Fill an empty library from the index: `keys` (KEYS_DTYPE or FP_DTYPE, one per path)
+        for candidate search, `records` for the rows verification asks for."""
+        if self.paths:
+            raise ValueError("Library.load fills an empty library")
+        self.paths = list(paths)
+        self._slot = dict(zip(paths, range(len(paths)), strict=True))
+        self._records = records
+        self._row = np.arange(len(paths), dtype=np.int64)
+        self._dhash = keys["dhash"].astype(np.uint64)
+        self._phash = keys["phash"].astype(np.uint64)
+        self._digest = np.ascontiguousarray(keys["digest"]).view("<u8")[::2].astype(np.uint64)
+        self._alive = np.ones(len(paths), bool)
 
     def add(self, path: bytes, fp: Fingerprint) -> None:
         """Insert or replace the fingerprint of `path`."""
         self.remove(path)
         slot = len(self.paths)
         self.paths.append(path)
-        self._fps.append(fp)
+        self._held[slot] = fp
         self._slot[path] = slot
         self._pending.append((fp.dhash, fp.phash, int.from_bytes(fp.digest[:8], "little")))
 
@@ -356,7 +364,8 @@ class Library:
             return
         self._flush()
         self._alive[slot] = False
-        self._fps[slot] = None
+        self._row[slot] = -1
+        self._held.pop(slot, None)
         self.paths[slot] = b""
         dead = len(self.paths) - len(self._slot)
         if dead > max(1024, len(self._slot)):
@@ -365,9 +374,15 @@ class Library:
     def _compact(self) -> None:
         """Drop dead slots (a daemon that sees files come and go for months must not grow)."""
         keep = np.flatnonzero(self._alive)
+        new_slot = {int(old): new for new, old in enumerate(keep)}
         self.paths = [self.paths[s] for s in keep]
-        self._fps = [self._fps[s] for s in keep]
-        self._dhash, self._phash, self._digest = self._dhash[keep], self._phash[keep], self._digest[keep]
+        self._held = {new_slot[old]: fp for old, fp in self._held.items()}
+        self._row, self._dhash, self._phash, self._digest = (
+            self._row[keep],
+            self._dhash[keep],
+            self._phash[keep],
+            self._digest[keep],
+        )
         self._alive = np.ones(len(keep), bool)
         self._slot = {path: slot for slot, path in enumerate(self.paths)}
 
@@ -379,33 +394,39 @@ class Library:
         self._phash = np.concatenate([self._phash, p])
         self._digest = np.concatenate([self._digest, g])
         self._alive = np.concatenate([self._alive, np.ones(len(d), bool)])
+        self._row = np.concatenate([self._row, np.full(len(d), -1, np.int64)])
         self._pending.clear()
 
     def _fp(self, slot: int) -> Fingerprint | None:
         """The fingerprint of a slot; one loaded from the index is built for the asker and not
         kept (a million kept objects would be gigabytes)."""
-        held = self._fps[slot]
-        return _from_record(self._records[held]) if isinstance(held, int) else held
+        self._flush()
+        row = int(self._row[slot])
+        if row < 0:
+            return self._held.get(slot)
+        record = self._records[[row]][0]
+        return _from_record(record) if record["width"] else None  # width 0: gone from the index
 
     def _gather(self, slots: list[int]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
         """Thumbnails (k x 256), chroma (k x 128) and digests of live slots, without building
         a Fingerprint per slot: most candidates fail the first gate of verification."""
-        held = [self._fps[s] for s in slots]
-        thumbs = np.empty((len(slots), 256), np.uint8)
-        chroma = np.empty((len(slots), 128), np.uint8)
+        thumbs = np.zeros((len(slots), 256), np.uint8)
+        chroma = np.zeros((len(slots), 128), np.uint8)
         digests = [b""] * len(slots)
-        rows = [i for i, h in enumerate(held) if isinstance(h, int)]
-        if rows:
-            recs = self._records[[h for h in held if isinstance(h, int)]]
-            thumbs[rows] = np.frombuffer(recs["thumb"].tobytes(), np.uint8).reshape(len(rows), 256)
-            chroma[rows] = np.frombuffer(recs["chroma"].tobytes(), np.uint8).reshape(len(rows), 128)
-            for i, digest in zip(rows, recs["digest"].tolist(), strict=True):
+        rows = self._row[slots]
+        loaded = np.flatnonzero(rows >= 0)
+        if len(loaded):
+            recs = self._records[rows[loaded].tolist()]
+            thumbs[loaded] = np.frombuffer(recs["thumb"].tobytes(), np.uint8).reshape(len(loaded), 256)
+            chroma[loaded] = np.frombuffer(recs["chroma"].tobytes(), np.uint8).reshape(len(loaded), 128)
+            for i, digest in zip(loaded.tolist(), recs["digest"].tolist(), strict=True):
                 digests[i] = digest
-        for i, h in enumerate(held):
-            if isinstance(h, Fingerprint):
-                thumbs[i] = np.frombuffer(h.thumb, np.uint8)
-                chroma[i] = np.frombuffer(h.chroma, np.uint8)
-                digests[i] = h.digest
+        for i in np.flatnonzero(rows < 0).tolist():
+            held = self._held.get(slots[i])
+            if held is not None:
+                thumbs[i] = np.frombuffer(held.thumb, np.uint8)
+                chroma[i] = np.frombuffer(held.chroma, np.uint8)
+                digests[i] = held.digest
         return thumbs, chroma, digests
 
     def candidates(self, fp: Fingerprint, policy: Policy) -> list[int]:

@@ -13,13 +13,14 @@ that names its holder; a schema record checked at open.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import logging
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import lmdb
 import numpy as np
 
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError, StoreWriteError
-from hashwatchd.matching import FP_DTYPE
+from hashwatchd.matching import FP_DTYPE, KEYS_DTYPE
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,39 @@ class Table:
 
     stats: dict[bytes, Stat]
     fp_paths: list[bytes]
-    records: np.ndarray  # matching.FP_DTYPE, one per path in fp_paths
+    keys: np.ndarray  # matching.KEYS_DTYPE, one per path in fp_paths: what candidate search reads
+    records: Records  # the whole fingerprint records of fp_paths, read when verification asks
     unreadable: int
+
+
+class Records:
+    """The fingerprint records (matching.FP_DTYPE) of `paths`, read from the index by row when
+    verification asks for them: at 10^6 entries the records are 424 MB that the daemon does not
+    hold, and a needle needs at most a few dozen.
+
+    An entry that is gone from the index gives a zero record (width 0), which matches nothing;
+    that would be a bug (the daemon changes its memory with the index), so it is logged.
+    """
+
+    def __init__(self, store: Store, role: Role, paths: list[bytes]) -> None:
+        self._store, self._role, self._paths = store, role, paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, rows: Sequence[int]) -> np.ndarray:
+        out = bytearray()
+        start, end = _HEAD.size, _HEAD.size + _FP.size
+        with self._store._read() as txn:
+            for row in rows:
+                path = self._paths[row]
+                value = txn.get(_key(self._role, path), db=self._store._files)
+                if value is None or not value[0] & _FLAG_FP or not value.endswith(path):
+                    log.warning("the index has no fingerprint for %s any more", os.fsdecode(path))
+                    out += bytes(_FP.size)
+                else:
+                    out += value[start:end]
+        return np.frombuffer(out, FP_DTYPE)
 
 
 class Store:
@@ -117,6 +149,9 @@ class Store:
         self._files = env.open_db(b"files", create=lock_fd is not None)
         self._checks = env.open_db(b"checks", create=lock_fd is not None)
         self._identity = os.stat(path / "data.mdb")
+        # A reader (a CLI command beside the running daemon) sees one snapshot for its whole life:
+        # the records it reads after the table pass must be the ones that pass listed.
+        self._snapshot = None if lock_fd is not None else self._begin()
 
     @classmethod
     def open(cls, state_dir: Path, *, write: bool = True) -> Store:
@@ -159,6 +194,8 @@ class Store:
         """
         write = self._lock_fd is not None
         map_size = self._env.info()["map_size"]
+        if self._snapshot is not None:
+            self._snapshot.abort()
         self._env.close()
         try:
             self._env = _open_env(self.path, write, map_size)
@@ -166,6 +203,7 @@ class Store:
             raise StoreError(f"cannot reopen the index in {self.path}: {exc}") from None
         self._files = self._env.open_db(b"files", create=write)
         self._checks = self._env.open_db(b"checks", create=write)
+        self._snapshot = None if write else self._begin()
 
     @staticmethod
     def _grow_to_fit(env: lmdb.Environment) -> None:
@@ -181,26 +219,35 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.abort()
+            self._snapshot = None
         self._env.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _read(self, db: Any) -> lmdb.Transaction[bytes]:
-        """A read transaction. If the reader table is full of slots left by killed processes
-        (e.g. a `hashwatchd matches` killed with -9), clear them and try once more."""
+    def _read(self) -> contextlib.AbstractContextManager[lmdb.Transaction[bytes]]:
+        """A read transaction: the snapshot of a read-only store, else a new one."""
+        if self._snapshot is not None:
+            return contextlib.nullcontext(self._snapshot)
+        return self._begin()
+
+    def _begin(self) -> lmdb.Transaction[bytes]:
+        """Begin a read transaction. If the reader table is full of slots left by killed
+        processes (e.g. a `hashwatchd matches` killed with -9), clear them and try once more."""
         try:
-            return self._env.begin(db=db)
+            return self._env.begin()
         except lmdb.ReadersFullError:
             cleared = self._env.reader_check()
             log.warning("cleared %d reader slots of killed processes in %s", cleared, self.path)
-            return self._env.begin(db=db)
+            return self._env.begin()
 
     def entries(self, role: Role) -> Iterator[Entry]:
         """Every entry of one role, in key order (not path order)."""
         prefix = _ROLE_BYTE[role]
-        with self._read(self._files) as txn:
-            cur = txn.cursor()
+        with self._read() as txn:
+            cur = txn.cursor(db=self._files)
             if not cur.set_range(prefix):
                 return
             for key, value in cur:
@@ -210,36 +257,36 @@ class Store:
 
     def table(self, role: Role) -> Table:
         """One role's entries as columns, in one pass and without an object per entry: what a
-        rescan needs (every stat) and what matching needs (the fingerprint records)."""
+        rescan needs (every stat) and what candidate search needs (the keys of each record)."""
         prefix = _ROLE_BYTE[role][0]
         stats: dict[bytes, Stat] = {}
         fp_paths: list[bytes] = []
-        # One growing buffer, not a bytes object per record: a million short-lived 424-byte
-        # objects interleaved with the paths and stats that stay would leave the freed memory
-        # scattered in arenas the process never returns (~400 MB more RSS at 10^6 entries).
-        records = bytearray()
+        # One growing buffer, not a bytes object per record: a million short-lived objects
+        # interleaved with the paths and stats that stay would leave the freed memory scattered
+        # in arenas the process never returns.
+        keys = bytearray()
         unreadable = 0
-        head_size, fp_end = _HEAD.size, _HEAD.size + _FP.size
-        with self._read(self._files) as txn:
-            cur = txn.cursor()
+        head_size, keys_end, fp_end = _HEAD.size, _HEAD.size + KEYS_DTYPE.itemsize, _HEAD.size + _FP.size
+        with self._read() as txn:
+            cur = txn.cursor(db=self._files)
             if cur.set_range(_ROLE_BYTE[role]):
                 for key, value in cur:
                     if key[0] != prefix:
                         break
                     if value[0] & _FLAG_FP:
-                        records += value[head_size:fp_end]
+                        keys += value[head_size:keys_end]
                         path = value[fp_end + 2 + value[fp_end] + (value[fp_end + 1] << 8) :]
                         fp_paths.append(path)
                     else:
                         unreadable += 1
                         path = value[head_size + 2 + value[head_size] + (value[head_size + 1] << 8) :]
                     stats[path] = value[1 : 1 + _STAT.size]
-        return Table(stats, fp_paths, np.frombuffer(records, dtype=FP_DTYPE), unreadable)
+        return Table(stats, fp_paths, np.frombuffer(keys, KEYS_DTYPE), Records(self, role, fp_paths), unreadable)
 
     def get(self, role: Role, path: bytes) -> Entry | None:
         """The entry of `path`, or None (also when another path shares the key's hash)."""
-        with self._read(self._files) as txn:
-            value = txn.get(_key(role, path))
+        with self._read() as txn:
+            value = txn.get(_key(role, path), db=self._files)
         if value is None:
             return None
         entry = _decode(role, value)
@@ -254,9 +301,9 @@ class Store:
     def checks(self, pairs: Iterable[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
         """Cached full-resolution checks, keyed by the two files' content digests."""
         out = {}
-        with self._read(self._checks) as txn:
+        with self._read() as txn:
             for needle, library in pairs:
-                value = txn.get(needle + library)
+                value = txn.get(needle + library, db=self._checks)
                 if value is not None:
                     out[(needle, library)] = value == b"\x01"
         return out

@@ -265,7 +265,7 @@ def test_loaded_library_matches_like_an_added_one() -> None:
         added.add(path, picture)
     records = np.array([(p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma) for p in pictures], FP_DTYPE)
     loaded = Library()
-    loaded.load(paths, records)
+    loaded.load(paths, records, records)
     needles = [zero_tail, *pictures[1:], fp(encode(photo(99, 400, 300), ".png"))]
     expected = added.match_many(needles)
     assert loaded.match_many(needles) == expected

@@ -188,11 +188,11 @@ def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
             ]
         )
         table = st.table(Role.HAYSTACK)
-    assert table.stats == {b"/l/a.jpg": store.pack_stat(STAT), b"/l/bad.jpg": store.pack_stat(STAT)}
-    assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
-    lib = Library()
-    lib.load(table.fp_paths, table.records)
-    assert lib.fingerprint(b"/l/a.jpg") == FP
+        assert table.stats == {b"/l/a.jpg": store.pack_stat(STAT), b"/l/bad.jpg": store.pack_stat(STAT)}
+        assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
+        lib = Library()
+        lib.load(table.fp_paths, table.keys, table.records)
+        assert lib.fingerprint(b"/l/a.jpg") == FP
 
 
 def _mapped_kib(path: Path) -> int:
@@ -221,3 +221,41 @@ def test_release_pages_unmaps_the_index_and_keeps_it_usable(tmp_path: Path) -> N
         st.write(put=[Entry(b"/l/new.jpg", Role.HAYSTACK, STAT, FP)])
         assert st.get(Role.HAYSTACK, b"/l/00042.jpg") is not None
         assert len(st.table(Role.HAYSTACK).fp_paths) == 10_001
+
+
+def test_reader_sees_one_snapshot_while_the_writer_deletes(tmp_path: Path) -> None:
+    """A read-only store (a CLI command beside the daemon) reads the records its table listed,
+    even after the writer, another process, deleted them."""
+    paths = [f"/l/{i}.jpg".encode() for i in range(3)]
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(p, Role.HAYSTACK, STAT, FP) for p in paths])
+    with store.Store.open(tmp_path, write=False) as reader:
+        table = reader.table(Role.HAYSTACK)
+        code = textwrap.dedent(f"""
+            from pathlib import Path
+            from hashwatchd import store
+            from hashwatchd.model import Role
+            with store.Store.open(Path({str(tmp_path)!r})) as st:
+                st.write(delete=[(Role.HAYSTACK, p) for p in {paths!r}])
+        """)
+        subprocess.run([sys.executable, "-c", code], check=True)
+        lib = Library()
+        lib.load(table.fp_paths, table.keys, table.records)
+        assert [lib.fingerprint(p) for p in paths] == [FP, FP, FP]
+    with store.Store.open(tmp_path, write=False) as reader:
+        assert reader.table(Role.HAYSTACK).fp_paths == []
+
+
+def test_record_gone_from_the_index_matches_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """If the index lost a loaded entry (a bug: the daemon changes its memory with the index), its
+    record reads as empty: no match, no crash, and a warning naming the file."""
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(b"/l/a.jpg", Role.HAYSTACK, STAT, FP), Entry(b"/l/b.jpg", Role.HAYSTACK, STAT, FP)])
+        table = st.table(Role.HAYSTACK)
+        lib = Library()
+        lib.load(table.fp_paths, table.keys, table.records)
+        assert {m.path for m in lib.match(FP)} == {b"/l/a.jpg", b"/l/b.jpg"}
+        st.write(delete=[(Role.HAYSTACK, b"/l/a.jpg")])
+        assert [m.path for m in lib.match(FP)] == [b"/l/b.jpg"]
+        assert lib.fingerprint(b"/l/a.jpg") is None
+    assert "no fingerprint for /l/a.jpg" in caplog.text
