@@ -327,7 +327,7 @@ def _hash(args: argparse.Namespace) -> int:
                         "path": name,
                         "dhash": to_hex(fp.dhash) if fp else None,
                         "phash": to_hex(fp.phash) if fp else None,
-                        "blake2b": fp.digest.hex() if fp else None,
+                        "sha256_128": fp.digest.hex() if fp else None,
                         "error": r.error,
                     }
                 )

@@ -54,7 +54,7 @@ class Fingerprint:
 
     dhash/phash are 64-bit candidate keys; thumb (16x16 gray) and chroma (8x8 a*/b*) are what
     verification compares; width/height are the displayed size (after EXIF orientation);
-    digest is BLAKE2b-128 of the file bytes, for byte-identical detection.
+    digest is the first 16 bytes of the file's SHA-256, for byte-identical detection.
     """
 
     dhash: int

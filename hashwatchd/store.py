@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 1
 #: Changing any feature parameter invalidates every stored fingerprint, so it is part of the schema.
-FEATURES = b"base64-area/dhash9x8/phash32-dct/thumb16-gray/chroma8-lab/decode-min128/pixels-blur1"
+FEATURES = b"base64-area/dhash9x8/phash32-dct/thumb16-gray/chroma8-lab/decode-min128/pixels-blur1/sha256-128"
 
 _INITIAL_MAP = 64 << 20
 _ROLE_BYTE = {Role.HAYSTACK: b"H", Role.NEEDLE: b"N"}

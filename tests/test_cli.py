@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -119,6 +120,9 @@ def test_query_and_hash(trees: Path, tmp_path: Path) -> None:
     first = r.stdout.split()
     assert len(first[0]) == 16 and len(first[1]) == 16
     assert "unreadable" in r.stderr and "cut.jpg" in r.stderr
+    r = run_cli("hash", "--json", trees / "lib/0.png")
+    row = json.loads(r.stdout)
+    assert row["sha256_128"] == hashlib.sha256((trees / "lib/0.png").read_bytes()).hexdigest()[:32]
 
 
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
