@@ -358,7 +358,7 @@ class Daemon:
             self._reconcile(path, root)
         elif files.is_candidate(os.path.basename(path)) and not stat.S_ISLNK(st.st_mode):
             fs = FileStat.of(st)
-            if self.mem.known[root.role].get(path) != pack_stat(fs):
+            if self.mem.known[root.role].get(path) != pack_stat(*fs):
                 self.settler.observe(path, fs, time.monotonic())
                 self._dirty = True
         elif path in self.mem.known[root.role]:
@@ -394,7 +394,7 @@ class Daemon:
         for n, (path, found) in enumerate(on_disk.items()):
             if n % 4096 == 0:
                 self._ping()  # a first reconcile of a large library takes minutes
-            if known.get(path) != pack_stat(found.stat):
+            if known.get(path) != pack_stat(*found.stat):
                 old = time.time_ns() - found.stat.mtime_ns > self.settings.settle * 1e9
                 self.settler.observe(path, found.stat, now - (self.settler.settle if old else 0.0))
         self._dirty = True
@@ -484,7 +484,7 @@ class Daemon:
         )
 
     def _remember(self, e: Entry) -> None:
-        self.mem.known[e.role][e.path] = pack_stat(e.stat)
+        self.mem.known[e.role][e.path] = pack_stat(*e.stat)
         bad = self.mem.bad[e.role]
         if e.fingerprint is None:
             bad.add(e.path)

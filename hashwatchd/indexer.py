@@ -61,7 +61,7 @@ def sync(
             if found.path in on_disk:
                 continue  # under two roots (nested): once is enough
             on_disk[found.path] = found
-            if known.get(found.path) != pack_stat(found.stat):
+            if known.get(found.path) != pack_stat(*found.stat):
                 stale.append(found)
                 pool.start()
     stats.files = len(on_disk)

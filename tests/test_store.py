@@ -188,7 +188,7 @@ def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
             ]
         )
         table = st.table(Role.HAYSTACK)
-        assert table.stats == {b"/l/a.jpg": store.pack_stat(STAT), b"/l/bad.jpg": store.pack_stat(STAT)}
+        assert table.stats == {b"/l/a.jpg": store.pack_stat(*STAT), b"/l/bad.jpg": store.pack_stat(*STAT)}
         assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
         lib = Library()
         lib.load(table.fp_paths, table.keys, table.records)
