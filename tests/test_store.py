@@ -212,12 +212,14 @@ def test_release_pages_unmaps_the_index_and_keeps_it_usable(tmp_path: Path) -> N
     process; reads and writes go on as before."""
     with store.Store.open(tmp_path) as st:
         st.write(put=[Entry(f"/l/{i:05d}.jpg".encode(), Role.HAYSTACK, STAT, FP) for i in range(10_000)])
-        assert len(st.table(Role.HAYSTACK).fp_paths) == 10_000
+        table = st.table(Role.HAYSTACK)
+        assert len(table.fp_paths) == 10_000
         data = (tmp_path / "index/data.mdb").resolve()
         before = _mapped_kib(data)
         assert before > 4000
         st.release_pages()
         assert _mapped_kib(data) < before // 10
+        assert table.records[[0, 9_999]]["dhash"].tolist() == [FP.dhash, FP.dhash]  # read after the reopen
         st.write(put=[Entry(b"/l/new.jpg", Role.HAYSTACK, STAT, FP)])
         assert st.get(Role.HAYSTACK, b"/l/00042.jpg") is not None
         assert len(st.table(Role.HAYSTACK).fp_paths) == 10_001
