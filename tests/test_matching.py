@@ -340,3 +340,32 @@ def test_library_compacts_dead_slots() -> None:
     assert len(lib) == 1
     assert len(lib.paths) <= 2048
     assert outcome(b"/n/x.jpg", fp(SAME["reencoded-q50"]), None, lib).matches[0].path == b"/lib/keep.webp"
+
+
+def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:
+    """A loaded library finds its paths through their hashes, not a dict: a replaced entry, the
+    survivors of compactions and removed paths each map to what they should."""
+    pictures = [fp(encode(photo(seed, 200, 150), ".png")) for seed in range(3)]
+    n = 3000
+    paths = [f"/lib/{i}.png".encode() for i in range(n)]
+    records = np.array(
+        [
+            (p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma)
+            for p in (pictures[i % 3] for i in range(n))
+        ],
+        FP_DTYPE,
+    )
+    lib = Library()
+    lib.load(paths, records, records)
+    assert len(lib) == n
+    assert lib.fingerprint(paths[5]) == pictures[2]
+    lib.add(paths[5], pictures[0])
+    assert (lib.fingerprint(paths[5]), len(lib)) == (pictures[0], n)
+    for p in paths[: n - 10]:
+        lib.remove(p)
+    assert len(lib) == 10
+    assert len(lib.paths) < n  # compacted at least once
+    assert [lib.fingerprint(p) for p in paths[n - 10 :]] == [pictures[i % 3] for i in range(n - 10, n)]
+    assert lib.fingerprint(paths[5]) is None
+    lib.remove(paths[-1])
+    assert (lib.fingerprint(paths[-1]), len(lib)) == (None, 9)
