@@ -37,8 +37,9 @@ from hashwatchd.config import Settings, inside_roots
 from hashwatchd.errors import ConfigError, HashwatchdError, PublishError, StoreError, StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Outcome, verdict
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
+from hashwatchd.pathmap import PathMap
 from hashwatchd.settle import Settler
-from hashwatchd.store import Stat, Store, pack_stat
+from hashwatchd.store import Store, pack_stat
 from hashwatchd.watcher import Hint, Watcher
 from hashwatchd.workers import Hashed, Pool
 
@@ -70,7 +71,7 @@ class _Root:
 class _Memory:
     """What the loop keeps in memory: the index's stats, the library, the needles' verdicts."""
 
-    known: dict[Role, dict[bytes, Stat]] = field(default_factory=lambda: {r: {} for r in Role})
+    known: dict[Role, PathMap] = field(default_factory=lambda: {r: PathMap() for r in Role})
     bad: dict[Role, set[bytes]] = field(default_factory=lambda: {r: set() for r in Role})
     library: Library = field(default_factory=Library)
     needles: Library = field(default_factory=Library)
@@ -391,12 +392,12 @@ class Daemon:
         if gone:
             self._apply(root.role, [], gone)
         now = time.monotonic()
-        for n, (path, found) in enumerate(on_disk.items()):
+        for n, (found, indexed) in enumerate(zip(on_disk.values(), known.get_many(list(on_disk)), strict=True)):
             if n % 4096 == 0:
                 self._ping()  # a first reconcile of a large library takes minutes
-            if known.get(path) != pack_stat(*found.stat):
+            if indexed != pack_stat(*found.stat):
                 old = time.time_ns() - found.stat.mtime_ns > self.settings.settle * 1e9
-                self.settler.observe(path, found.stat, now - (self.settler.settle if old else 0.0))
+                self.settler.observe(found.path, found.stat, now - (self.settler.settle if old else 0.0))
         self._dirty = True
 
     # -- hashing ----------------------------------------------------------------------------------
@@ -472,7 +473,7 @@ class Daemon:
         # The library as columns: a million Entry and Fingerprint objects would cost gigabytes.
         table = self.store.table(Role.HAYSTACK)
         self.mem.known[Role.HAYSTACK] = table.stats
-        self.mem.bad[Role.HAYSTACK] = table.stats.keys() - set(table.fp_paths)
+        self.mem.bad[Role.HAYSTACK] = set(table.unreadable)
         self.mem.library.load(table.fp_paths, table.keys, table.records)
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)

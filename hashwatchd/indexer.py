@@ -24,6 +24,9 @@ from hashwatchd.workers import Pool
 log = logging.getLogger(__name__)
 
 BATCH = 256
+#: Walked files compared with the index per bulk lookup: the first changed file of a cold scan
+#: starts the decoders after at most this many.
+_COMPARE_BATCH = 1024
 
 Progress = Callable[[int, int], None]
 
@@ -56,14 +59,25 @@ def sync(
     known = stats.table.stats
     on_disk: dict[bytes, files.Found] = {}
     stale: list[files.Found] = []
+    walked: list[files.Found] = []
+
+    def compare() -> None:
+        """Compare what was walked since the last call with the index, in one bulk lookup."""
+        for found, old in zip(walked, known.get_many([f.path for f in walked]), strict=True):
+            if old != pack_stat(*found.stat):
+                stale.append(found)
+                pool.start()
+        walked.clear()
+
     for root in roots:
         for found in files.walk(root, excludes, follow_symlinks=follow_symlinks):
             if found.path in on_disk:
                 continue  # under two roots (nested): once is enough
             on_disk[found.path] = found
-            if known.get(found.path) != pack_stat(*found.stat):
-                stale.append(found)
-                pool.start()
+            walked.append(found)
+            if len(walked) == _COMPARE_BATCH:
+                compare()
+    compare()
     stats.files = len(on_disk)
     gone = [(role, p) for p in known.keys() - on_disk.keys()]
     special = [f for f in stale if not f.regular]
@@ -104,7 +118,7 @@ def library(store: Store, table: Table | None = None) -> tuple[Library, tuple[in
     table = table or store.table(Role.HAYSTACK)
     lib = Library()
     lib.load(table.fp_paths, table.keys, table.records)
-    return lib, (len(table.stats), table.unreadable)
+    return lib, (len(table.stats), len(table.unreadable))
 
 
 def judge(

@@ -31,6 +31,7 @@ import numpy as np
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError, StoreWriteError
 from hashwatchd.matching import FP_DTYPE, KEYS_DTYPE
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
+from hashwatchd.pathmap import PathMap
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,9 @@ def _decode(role: Role, value: bytes) -> Entry:
     return Entry(value[at + elen :], role, FileStat(size, mtime_ns, ino, dev), fp, error)
 
 
-#: A FileStat packed as the index stores it (32 bytes). The daemon holds one per library file: a
-#: bytes object takes 65 bytes, a tuple of four ints about 190 (125 MB more at 10^6 entries).
-Stat = bytes
-
-
-#: The Stat of a FileStat `fs` is pack_stat(*fs): a bound method rather than a wrapper, because a
-#: rescan calls it for every file (a wrapper cost 6% of a warm rescan).
+#: A FileStat `fs` packed as the index stores it (32 bytes), as Table.stats maps paths to it:
+#: pack_stat(*fs). A bound method rather than a wrapper, because a rescan calls it for every
+#: file (a wrapper cost 6% of a warm rescan).
 pack_stat = _STAT.pack
 
 
@@ -102,11 +99,11 @@ pack_stat = _STAT.pack
 class Table:
     """One role of the index as columns (see Store.table)."""
 
-    stats: dict[bytes, Stat]
+    stats: PathMap  # every path's stat, as pack_stat packs it
     fp_paths: list[bytes]
     keys: np.ndarray  # matching.KEYS_DTYPE, one per path in fp_paths: what candidate search reads
     records: Records  # the whole fingerprint records of fp_paths, read when verification asks
-    unreadable: int
+    unreadable: list[bytes]  # the paths without a fingerprint
 
 
 class Records:
@@ -259,13 +256,14 @@ class Store:
         """One role's entries as columns, in one pass and without an object per entry: what a
         rescan needs (every stat) and what candidate search needs (the keys of each record)."""
         prefix = _ROLE_BYTE[role][0]
-        stats: dict[bytes, Stat] = {}
+        paths: list[bytes] = []
         fp_paths: list[bytes] = []
-        # One growing buffer, not a bytes object per record: a million short-lived objects
-        # interleaved with the paths and stats that stay would leave the freed memory scattered
-        # in arenas the process never returns.
+        unreadable: list[bytes] = []
+        # Growing buffers, not a bytes object per record or stat: at 10^6 entries the objects
+        # cost 65 MB for the stats alone, and short-lived ones interleaved with the paths that
+        # stay would leave freed memory scattered in arenas the process never returns.
+        stats = bytearray()
         keys = bytearray()
-        unreadable = 0
         head_size, keys_end, fp_end = _HEAD.size, _HEAD.size + KEYS_DTYPE.itemsize, _HEAD.size + _FP.size
         with self._read() as txn:
             cur = txn.cursor(db=self._files)
@@ -278,10 +276,17 @@ class Store:
                         path = value[fp_end + 2 + value[fp_end] + (value[fp_end + 1] << 8) :]
                         fp_paths.append(path)
                     else:
-                        unreadable += 1
                         path = value[head_size + 2 + value[head_size] + (value[head_size + 1] << 8) :]
-                    stats[path] = value[1 : 1 + _STAT.size]
-        return Table(stats, fp_paths, np.frombuffer(keys, KEYS_DTYPE), Records(self, role, fp_paths), unreadable)
+                        unreadable.append(path)
+                    paths.append(path)
+                    stats += value[1 : 1 + _STAT.size]
+        return Table(
+            PathMap(paths, stats, _STAT.size),
+            fp_paths,
+            np.frombuffer(keys, KEYS_DTYPE),
+            Records(self, role, fp_paths),
+            unreadable,
+        )
 
     def get(self, role: Role, path: bytes) -> Entry | None:
         """The entry of `path`, or None (also when another path shares the key's hash)."""

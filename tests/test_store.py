@@ -178,7 +178,7 @@ def test_index_files_are_private(tmp_path: Path) -> None:
 
 
 def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
-    """table() returns every stat, the unreadable count and records that decode to the same fingerprints."""
+    """table() returns every stat, the unreadable paths and records that decode to the same fingerprints."""
     assert FP_DTYPE.itemsize == store._FP.size
     with store.Store.open(tmp_path) as st:
         st.write(
@@ -189,7 +189,7 @@ def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
         )
         table = st.table(Role.HAYSTACK)
         assert table.stats == {b"/l/a.jpg": store.pack_stat(*STAT), b"/l/bad.jpg": store.pack_stat(*STAT)}
-        assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], 1)
+        assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], [b"/l/bad.jpg"])
         lib = Library()
         lib.load(table.fp_paths, table.keys, table.records)
         assert lib.fingerprint(b"/l/a.jpg") == FP

@@ -1,0 +1,102 @@
+"""PathMap: a mapping from many paths to fixed-width byte strings, held in arrays.
+
+The daemon keeps the stat of every library file, to compare with the disk. As a dict of bytes,
+at 10^6 paths that is 40 MB of hash table and 65 MB of value objects. Here the values share one
+buffer and a path is found through its hash in a sorted array (12 bytes a path); what changes
+after construction goes to a small dict on top, so building is one pass and updates stay cheap.
+Lookups cost ~1 us instead of a dict's 0.05; `get_many` does a rescan's worth in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping, Sequence
+
+import numpy as np
+
+
+class PathMap(MutableMapping[bytes, bytes]):
+    """`paths[i]` maps to `values[i * width : (i + 1) * width]`, plus whatever is set later."""
+
+    def __init__(self, paths: list[bytes] | None = None, values: bytes | bytearray = b"", width: int = 0) -> None:
+        self._paths = paths or []
+        self._values = bytes(values)
+        self._width = width
+        hashes = np.fromiter((hash(p) for p in self._paths), np.int64, count=len(self._paths))
+        order = np.argsort(hashes, kind="stable")
+        self._hashes, self._rows = hashes[order], order.astype(np.int32)
+        self._gone = np.zeros(len(self._paths), bool)  # base rows deleted, or overridden by _top
+        self._top: dict[bytes, bytes] = {}
+        self._len = len(self._paths)
+
+    def _row(self, path: bytes, at: int | None = None) -> int | None:
+        """The live base row of `path` (`at`: where its hash sorts, if known), or None."""
+        key = hash(path)
+        if at is None:
+            at = int(np.searchsorted(self._hashes, key))
+        while at < len(self._hashes) and int(self._hashes[at]) == key:
+            row = int(self._rows[at])
+            if self._paths[row] == path and not self._gone[row]:
+                return row
+            at += 1
+        return None
+
+    def _value(self, row: int) -> bytes:
+        return self._values[row * self._width : (row + 1) * self._width]
+
+    def get(self, path: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        value = self._top.get(path)
+        if value is not None:
+            return value
+        row = self._row(path)
+        return default if row is None else self._value(row)
+
+    def get_many(self, paths: Sequence[bytes]) -> list[bytes | None]:
+        """get() of every path, with one array search for all of them."""
+        keys = np.fromiter((hash(p) for p in paths), np.int64, count=len(paths))
+        places = np.searchsorted(self._hashes, keys)
+        inside = places < len(self._hashes)
+        present = np.zeros(len(paths), bool)
+        present[inside] = self._hashes[places[inside]] == keys[inside]
+        out: list[bytes | None] = []
+        for path, at, maybe in zip(paths, places.tolist(), present.tolist(), strict=True):
+            value = self._top.get(path)
+            if value is None and maybe:
+                row = self._row(path, at)
+                value = None if row is None else self._value(row)
+            out.append(value)
+        return out
+
+    def __getitem__(self, path: bytes) -> bytes:
+        value = self.get(path)
+        if value is None:
+            raise KeyError(path)
+        return value
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, bytes) and (path in self._top or self._row(path) is not None)
+
+    def __setitem__(self, path: bytes, value: bytes) -> None:
+        if path not in self._top:
+            row = self._row(path)
+            if row is None:
+                self._len += 1
+            else:
+                self._gone[row] = True
+        self._top[path] = value
+
+    def __delitem__(self, path: bytes) -> None:
+        if self._top.pop(path, None) is None:
+            row = self._row(path)
+            if row is None:
+                raise KeyError(path)
+            self._gone[row] = True
+        self._len -= 1
+
+    def __iter__(self) -> Iterator[bytes]:
+        for path, gone in zip(self._paths, self._gone.tolist(), strict=True):
+            if not gone:
+                yield path
+        yield from list(self._top)
+
+    def __len__(self) -> int:
+        return self._len
