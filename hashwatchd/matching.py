@@ -329,7 +329,7 @@ class Library:
         self._slot: dict[bytes, int] = {}
         self._live = 0
         self._records: Records = np.zeros(0, FP_DTYPE)
-        self._row = np.zeros(0, np.int64)  # per slot: its row of _records, or -1 (in _held, or dead)
+        self._row = np.zeros(0, np.int32)  # per slot: its row of _records, or -1 (in _held, or dead)
         self._held: dict[int, Fingerprint] = {}
         self._dhash = np.zeros(0, np.uint64)
         self._phash = np.zeros(0, np.uint64)
@@ -370,7 +370,7 @@ class Library:
         self._index_by_hash()
         self._live = len(paths)
         self._records = records
-        self._row = np.arange(len(paths), dtype=np.int64)
+        self._row = np.arange(len(paths), dtype=np.int32)
         self._dhash = keys["dhash"].astype(np.uint64)
         self._phash = keys["phash"].astype(np.uint64)
         self._digest = np.ascontiguousarray(keys["digest"]).view("<u8")[::2].astype(np.uint64)
@@ -425,7 +425,7 @@ class Library:
         self._phash = np.concatenate([self._phash, p])
         self._digest = np.concatenate([self._digest, g])
         self._alive = np.concatenate([self._alive, np.ones(len(d), bool)])
-        self._row = np.concatenate([self._row, np.full(len(d), -1, np.int64)])
+        self._row = np.concatenate([self._row, np.full(len(d), -1, np.int32)])
         self._pending.clear()
 
     def _fp(self, slot: int) -> Fingerprint | None:
