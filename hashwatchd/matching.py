@@ -326,6 +326,7 @@ class Library:
         # paths); slots added since are in a dict.
         self._hashes = np.zeros(0, np.int64)
         self._hashed_slots = np.zeros(0, np.int32)
+        self._index_due = False  # built at the first lookup: a one-off scan never needs it
         self._slot: dict[bytes, int] = {}
         self._live = 0
         self._records: Records = np.zeros(0, FP_DTYPE)
@@ -345,6 +346,8 @@ class Library:
         slot = self._slot.get(path)
         if slot is not None:
             return slot
+        if self._index_due:
+            self._index_by_hash()
         key = hash(path)
         at = int(np.searchsorted(self._hashes, key))
         while at < len(self._hashes) and int(self._hashes[at]) == key:
@@ -360,6 +363,7 @@ class Library:
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._hashed_slots = hashes[order], order.astype(np.int32)
         self._slot = {}
+        self._index_due = False
 
     def load(self, paths: list[bytes], keys: np.ndarray, records: Records) -> None:
         """Fill an empty library from the index: `keys` (KEYS_DTYPE or FP_DTYPE, one per path)
@@ -367,7 +371,7 @@ class Library:
         if self.paths:
             raise ValueError("Library.load fills an empty library")
         self.paths = list(paths)
-        self._index_by_hash()
+        self._index_due = True
         self._live = len(paths)
         self._records = records
         self._row = np.arange(len(paths), dtype=np.int32)
@@ -415,7 +419,8 @@ class Library:
             self._digest[keep],
         )
         self._alive = np.ones(len(keep), bool)
-        self._index_by_hash()
+        self._slot = {}  # every live slot moved: all are found through the index, built when due
+        self._index_due = True
 
     def _flush(self) -> None:
         if not self._pending:

@@ -51,18 +51,25 @@ class PathMap(MutableMapping[bytes, bytes]):
         return default if row is None else self._value(row)
 
     def get_many(self, paths: Sequence[bytes]) -> list[bytes | None]:
-        """get() of every path, with one array search for all of them."""
-        keys = np.fromiter((hash(p) for p in paths), np.int64, count=len(paths))
-        places = np.searchsorted(self._hashes, keys)
-        inside = places < len(self._hashes)
-        present = np.zeros(len(paths), bool)
-        present[inside] = self._hashes[places[inside]] == keys[inside]
+        """get() of every path, with one array search for all of them (a rescan's lookups)."""
+        rows = np.full(len(paths), -1, np.int64)
+        places = np.zeros(len(paths), np.int64)
+        if len(self._hashes):
+            keys = np.fromiter((hash(p) for p in paths), np.int64, count=len(paths))
+            places = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
+            hit = self._hashes[places] == keys
+            rows[hit] = self._rows[places[hit]]
+        gone = self._gone[rows].tolist() if len(self._gone) else [True] * len(paths)
+        base, values, width, top = self._paths, self._values, self._width, self._top
         out: list[bytes | None] = []
-        for path, at, maybe in zip(paths, places.tolist(), present.tolist(), strict=True):
-            value = self._top.get(path)
-            if value is None and maybe:
-                row = self._row(path, at)
-                value = None if row is None else self._value(row)
+        for path, row, at, dead in zip(paths, rows.tolist(), places.tolist(), gone, strict=True):
+            value = top.get(path) if top else None
+            if value is None and row >= 0:
+                if base[row] != path:  # another path with the same hash sorts first
+                    found = self._row(path, at)
+                    value = None if found is None else self._value(found)
+                elif not dead:
+                    value = values[row * width : (row + 1) * width]
             out.append(value)
         return out
 
@@ -93,9 +100,10 @@ class PathMap(MutableMapping[bytes, bytes]):
         self._len -= 1
 
     def __iter__(self) -> Iterator[bytes]:
-        for path, gone in zip(self._paths, self._gone.tolist(), strict=True):
-            if not gone:
-                yield path
+        if self._gone.any():
+            yield from (path for path, gone in zip(self._paths, self._gone.tolist(), strict=True) if not gone)
+        else:
+            yield from self._paths
         yield from list(self._top)
 
     def __len__(self) -> int:
