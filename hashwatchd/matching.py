@@ -32,6 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from hashwatchd.model import Fingerprint, Match, Tier
+from hashwatchd.pathmap import find, hash_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +325,7 @@ class Library:
         # Path to slot: the slots present when the library was loaded or last compacted are found
         # through their paths' hashes, sorted (12 bytes a path, where a dict took 66 at 10^6
         # paths); slots added since are in a dict.
-        self._hashes = np.zeros(0, np.int64)
-        self._hashed_slots = np.zeros(0, np.int32)
+        self._index = hash_index([])
         self._index_due = False  # built at the first lookup: a one-off scan never needs it
         self._slot: dict[bytes, int] = {}
         self._live = 0
@@ -347,23 +347,10 @@ class Library:
         if slot is not None:
             return slot
         if self._index_due:
-            self._index_by_hash()
-        key = hash(path)
-        at = int(np.searchsorted(self._hashes, key))
-        while at < len(self._hashes) and int(self._hashes[at]) == key:
-            slot = int(self._hashed_slots[at])
-            if self.paths[slot] == path:
-                return slot
-            at += 1
-        return None
-
-    def _index_by_hash(self) -> None:
-        """Index every current slot by its path's hash (a removed slot's path is b"")."""
-        hashes = np.fromiter((hash(p) for p in self.paths), np.int64, count=len(self.paths))
-        order = np.argsort(hashes, kind="stable")
-        self._hashes, self._hashed_slots = hashes[order], order.astype(np.int32)
-        self._slot = {}
-        self._index_due = False
+            self._index = hash_index(self.paths)
+            self._slot = {}
+            self._index_due = False
+        return next(find(self._index, self.paths, path), None)
 
     def load(self, paths: list[bytes], keys: np.ndarray, records: Records) -> None:
         """Fill an empty library from the index: `keys` (KEYS_DTYPE or FP_DTYPE, one per path)
