@@ -294,9 +294,16 @@ KEYS_DTYPE = np.dtype(FP_DTYPE.descr[:5])
 
 
 class Records(Protocol):
-    """Fingerprint records (FP_DTYPE) by row: an array, or the index read on demand."""
+    """Where a loaded library reads the fingerprint records it does not hold (the index)."""
 
-    def __getitem__(self, rows: list[int], /) -> np.ndarray: ...
+    def read(self, paths: Sequence[bytes], /) -> np.ndarray:
+        """The records (FP_DTYPE) of `paths`, in order; a path without one reads as zeros."""
+        ...
+
+
+class _NoRecords:
+    def read(self, paths: Sequence[bytes], /) -> np.ndarray:
+        return np.zeros(len(paths), FP_DTYPE)
 
 
 def _from_record(row: np.void) -> Fingerprint:
@@ -329,8 +336,7 @@ class Library:
         self._index_due = False  # built at the first lookup: a one-off scan never needs it
         self._slot: dict[bytes, int] = {}
         self._live = 0
-        self._records: Records = np.zeros(0, FP_DTYPE)
-        self._row = np.zeros(0, np.int32)  # per slot: its row of _records, or -1 (in _held, or dead)
+        self._records: Records = _NoRecords()  # of the live slots not in _held
         self._held: dict[int, Fingerprint] = {}
         self._dhash = np.zeros(0, np.uint64)
         self._phash = np.zeros(0, np.uint64)
@@ -354,14 +360,13 @@ class Library:
 
     def load(self, paths: list[bytes], keys: np.ndarray, records: Records) -> None:
         """Fill an empty library from the index: `keys` (KEYS_DTYPE or FP_DTYPE, one per path)
-        for candidate search, `records` for the rows verification asks for."""
+        for candidate search, and `records` to read the whole records verification asks for."""
         if self.paths:
             raise ValueError("Library.load fills an empty library")
         self.paths = list(paths)
         self._index_due = True
         self._live = len(paths)
         self._records = records
-        self._row = np.arange(len(paths), dtype=np.int32)
         self._dhash = keys["dhash"].astype(np.uint64)
         self._phash = keys["phash"].astype(np.uint64)
         self._digest = np.ascontiguousarray(keys["digest"]).view("<u8")[::2].astype(np.uint64)
@@ -386,7 +391,6 @@ class Library:
         self._live -= 1
         self._flush()
         self._alive[slot] = False
-        self._row[slot] = -1
         self._held.pop(slot, None)
         self.paths[slot] = b""
         dead = len(self.paths) - self._live
@@ -399,12 +403,7 @@ class Library:
         new_slot = {int(old): new for new, old in enumerate(keep)}
         self.paths = [self.paths[s] for s in keep]
         self._held = {new_slot[old]: fp for old, fp in self._held.items()}
-        self._row, self._dhash, self._phash, self._digest = (
-            self._row[keep],
-            self._dhash[keep],
-            self._phash[keep],
-            self._digest[keep],
-        )
+        self._dhash, self._phash, self._digest = self._dhash[keep], self._phash[keep], self._digest[keep]
         self._alive = np.ones(len(keep), bool)
         self._slot = {}  # every live slot moved: all are found through the index, built when due
         self._index_due = True
@@ -417,17 +416,15 @@ class Library:
         self._phash = np.concatenate([self._phash, p])
         self._digest = np.concatenate([self._digest, g])
         self._alive = np.concatenate([self._alive, np.ones(len(d), bool)])
-        self._row = np.concatenate([self._row, np.full(len(d), -1, np.int32)])
         self._pending.clear()
 
     def _fp(self, slot: int) -> Fingerprint | None:
         """The fingerprint of a slot; one loaded from the index is built for the asker and not
         kept (a million kept objects would be gigabytes)."""
         self._flush()
-        row = int(self._row[slot])
-        if row < 0:
+        if slot in self._held or not self._alive[slot]:
             return self._held.get(slot)
-        record = self._records[[row]][0]
+        record = self._records.read([self.paths[slot]])[0]
         return _from_record(record) if record["width"] else None  # width 0: gone from the index
 
     def _gather(self, slots: list[int]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
@@ -436,16 +433,16 @@ class Library:
         thumbs = np.zeros((len(slots), 256), np.uint8)
         chroma = np.zeros((len(slots), 128), np.uint8)
         digests = [b""] * len(slots)
-        rows = self._row[slots]
-        loaded = np.flatnonzero(rows >= 0)
-        if len(loaded):
-            recs = self._records[rows[loaded].tolist()]
+        alive = self._alive[slots].tolist()
+        loaded = [i for i, s in enumerate(slots) if alive[i] and s not in self._held]
+        if loaded:
+            recs = self._records.read([self.paths[slots[i]] for i in loaded])
             thumbs[loaded] = np.frombuffer(recs["thumb"].tobytes(), np.uint8).reshape(len(loaded), 256)
             chroma[loaded] = np.frombuffer(recs["chroma"].tobytes(), np.uint8).reshape(len(loaded), 128)
-            for i, digest in zip(loaded.tolist(), recs["digest"].tolist(), strict=True):
+            for i, digest in zip(loaded, recs["digest"].tolist(), strict=True):
                 digests[i] = digest
-        for i in np.flatnonzero(rows < 0).tolist():
-            held = self._held.get(slots[i])
+        for i, slot in enumerate(slots):
+            held = self._held.get(slot)
             if held is not None:
                 thumbs[i] = np.frombuffer(held.thumb, np.uint8)
                 chroma[i] = np.frombuffer(held.chroma, np.uint8)

@@ -102,31 +102,27 @@ class Table:
     stats: PathMap  # every path's stat, as pack_stat packs it
     fp_paths: list[bytes]
     keys: np.ndarray  # matching.KEYS_DTYPE, one per path in fp_paths: what candidate search reads
-    records: Records  # the whole fingerprint records of fp_paths, read when verification asks
+    records: Records  # reads the whole fingerprint records of this role, when verification asks
     unreadable: list[bytes]  # the paths without a fingerprint
 
 
 class Records:
-    """The fingerprint records (matching.FP_DTYPE) of `paths`, read from the index by row when
+    """The fingerprint records (matching.FP_DTYPE) of one role, read from the index when
     verification asks for them: at 10^6 entries the records are 424 MB that the daemon does not
     hold, and a needle needs at most a few dozen.
 
-    An entry that is gone from the index gives a zero record (width 0), which matches nothing;
+    An entry that is gone from the index reads as a zero record (width 0), which matches nothing;
     that would be a bug (the daemon changes its memory with the index), so it is logged.
     """
 
-    def __init__(self, store: Store, role: Role, paths: list[bytes]) -> None:
-        self._store, self._role, self._paths = store, role, paths
+    def __init__(self, store: Store, role: Role) -> None:
+        self._store, self._role = store, role
 
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def __getitem__(self, rows: Sequence[int]) -> np.ndarray:
+    def read(self, paths: Sequence[bytes]) -> np.ndarray:
         out = bytearray()
         start, end = _HEAD.size, _HEAD.size + _FP.size
         with self._store._read() as txn:
-            for row in rows:
-                path = self._paths[row]
+            for path in paths:
                 value = txn.get(_key(self._role, path), db=self._store._files)
                 if value is None or not value[0] & _FLAG_FP or not value.endswith(path):
                     log.warning("the index has no fingerprint for %s any more", os.fsdecode(path))
@@ -284,7 +280,7 @@ class Store:
             PathMap(paths, stats, _STAT.size),
             fp_paths,
             np.frombuffer(keys, KEYS_DTYPE),
-            Records(self, role, fp_paths),
+            Records(self, role),
             unreadable,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -265,7 +266,7 @@ def test_loaded_library_matches_like_an_added_one() -> None:
         added.add(path, picture)
     records = np.array([(p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma) for p in pictures], FP_DTYPE)
     loaded = Library()
-    loaded.load(paths, records, records)
+    loaded.load(paths, records, _InMemory(paths, records))
     needles = [zero_tail, *pictures[1:], fp(encode(photo(99, 400, 300), ".png"))]
     expected = added.match_many(needles)
     assert loaded.match_many(needles) == expected
@@ -356,7 +357,7 @@ def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:
         FP_DTYPE,
     )
     lib = Library()
-    lib.load(paths, records, records)
+    lib.load(paths, records, _InMemory(paths, records))
     assert len(lib) == n
     assert lib.fingerprint(paths[5]) == pictures[2]
     lib.add(paths[5], pictures[0])
@@ -369,3 +370,14 @@ def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:
     assert lib.fingerprint(paths[5]) is None
     lib.remove(paths[-1])
     assert (lib.fingerprint(paths[-1]), len(lib)) == (None, 9)
+
+
+class _InMemory:
+    """Records for a library loaded from an array rather than from the index."""
+
+    def __init__(self, paths: list[bytes], records: np.ndarray) -> None:
+        self._row = {p: i for i, p in enumerate(paths)}
+        self._records = records
+
+    def read(self, paths: Sequence[bytes]) -> np.ndarray:
+        return self._records[[self._row[p] for p in paths]]
