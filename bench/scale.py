@@ -4,14 +4,14 @@ usage: python bench/scale.py [LIBRARY] [NEEDLES] [WORKDIR]   (defaults 1000000 1
 
 Writes synthetic fingerprints (random hashes, thumbnails of smooth random pictures, typical
 photo-library paths) into a real LMDB index with Store.write, in transactions of the size the
-indexer writes. A tenth of the needles are near-copies of library entries (read back from the
+engine writes. A tenth of the needles are near-copies of library entries (read back from the
 index), so verification runs and must find them. Then measures, in one run:
 - index bytes per entry;
 - the real daemon (`hashwatchd run`, its roots present but empty, so they are offline and
   nothing is rescanned) loading that index and judging every needle: the time until its status
   file reports the needles, and its RSS then;
 - in this process: one new needle against the library, one new library picture against the
-  needles (the daemon's reverse search), and full matching of every needle (indexer.judge).
+  needles (the daemon's reverse search), and full matching of every needle (Engine.refresh).
 Exits non-zero when a floor of issue 4 is missed.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hashwatchd import indexer, store
-from hashwatchd.matching import DEFAULT_POLICY, Library
+from hashwatchd import engine, store
+from hashwatchd.matching import DEFAULT_POLICY
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 from hashwatchd.workers import Pool
 
@@ -70,8 +70,8 @@ def build(work: Path, n_lib: int, n_needles: int) -> None:
         for start in range(0, n_lib, 50_000):
             fps = fingerprints(min(50_000, n_lib - start), start)
             entries = [Entry(library_path(work, start + i), Role.HAYSTACK, stat, fp) for i, fp in enumerate(fps)]
-            for at in range(0, len(entries), indexer.BATCH):
-                st.write(put=entries[at : at + indexer.BATCH])
+            for at in range(0, len(entries), engine.BATCH):
+                st.write(put=entries[at : at + engine.BATCH])
         needles = fingerprints(n_needles, 10**9)
         for k in range(0, n_needles, 10):  # near-copies of library entries: verification runs
             original = st.get(Role.HAYSTACK, library_path(work, k * 7919 % n_lib))
@@ -84,8 +84,8 @@ def build(work: Path, n_lib: int, n_needles: int) -> None:
             Entry(f"{work}/card/DCIM/{k // 1000:03d}CANON/IMG_{k:05d}.JPG".encode(), Role.NEEDLE, stat, fp)
             for k, fp in enumerate(needles)
         ]
-        for at in range(0, len(entries), indexer.BATCH):
-            st.write(put=entries[at : at + indexer.BATCH])
+        for at in range(0, len(entries), engine.BATCH):
+            st.write(put=entries[at : at + engine.BATCH])
 
 
 def daemon_load(work: Path) -> tuple[float, dict[str, float], int]:
@@ -150,30 +150,26 @@ def main() -> int:
     startup, rss, daemon_found = daemon_load(work)
     # The library reads records from the index as it verifies: everything runs with it open.
     with store.Store.open(work / "state", write=False) as st, Pool(1, 10**8) as pool:
-        lib, _ = indexer.library(st)
-        needle_entries = list(st.entries(Role.NEEDLE))
-        probe = needle_entries[0].fingerprint
+        judge = engine.Engine(st, pool)
+        judge.load()
+        probe = next(iter(judge.needle_fp.values()))[0]
         assert probe is not None
         t = time.perf_counter()
         for _ in range(20):
-            lib.match(probe, DEFAULT_POLICY)
+            judge.library.match(probe, DEFAULT_POLICY)
         one_needle = (time.perf_counter() - t) / 20
-        needles = Library()
-        for e in needle_entries:
-            assert e.fingerprint is not None
-            needles.add(e.path, e.fingerprint)
         new_lib = fingerprints(1, 7)[0]
         t = time.perf_counter()
         for _ in range(200):
-            needles.match(new_lib, DEFAULT_POLICY)
+            judge.needles.match(new_lib, DEFAULT_POLICY)
         one_library = (time.perf_counter() - t) / 200
         t = time.perf_counter()
-        outcomes = indexer.judge(st, lib, pool, remember=False)
+        judge.refresh()
         full = time.perf_counter() - t
-    found = sum(o.status != "missing" for o in outcomes)
+    found = sum(o.status.imported or o.status.value == "edited" for o in judge.outcomes.values())
     per_entry = size / (n_lib + n_needles)
     print(f"matching at scale: {n_lib:,} library entries, {n_needles:,} needles ({os.cpu_count()} cores)")
-    print(f"needles found in the library: {found:,} by indexer.judge, {daemon_found:,} by the daemon")
+    print(f"needles found in the library: {found:,} by Engine.refresh, {daemon_found:,} by the daemon")
     print(f"({n_needles // 10:,} were planted; the rest are random and should not be found)")
     print("| figure | measured | floor |\n|---|---|---|")
     rows = [
@@ -192,7 +188,7 @@ def main() -> int:
             "<= 5 ms",
             one_library <= 0.005,
         ),
-        ("full matching of every needle (indexer.judge)", f"{full:.1f} s", "<= 10 s", full <= 10),
+        ("full matching of every needle (Engine.refresh)", f"{full:.1f} s", "<= 10 s", full <= 10),
     ]
     for name, value, floor, _ in rows:
         print(f"| {name} | {value} | {floor} |")

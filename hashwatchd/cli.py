@@ -12,16 +12,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hashwatchd import config, files, indexer, logs, publish, report, store
+from hashwatchd import config, files, logs, paths, publish, store
 from hashwatchd.daemon import Daemon
+from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError
-from hashwatchd.matching import Outcome, verdict
-from hashwatchd.model import Role
+from hashwatchd.model import Outcome, Role
+from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=text, description=text)
         c.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-vv: debug)")
+        c.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            help="config file (default: $XDG_CONFIG_HOME/hashwatchd/config.yaml when it exists)",
+        )
         return c
 
     scan = command("scan", "index the library and the needles, match, write the status file")
     scan.add_argument("--haystack", nargs="+", metavar="DIR", help="library folder(s)")
     scan.add_argument("--needles", nargs="+", metavar="DIR", help="folder(s) to check")
-    scan.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="config file (default: $XDG_CONFIG_HOME/hashwatchd/config.yaml)",
-    )
     scan.add_argument(
         "--state-dir",
         type=Path,
@@ -72,7 +72,6 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "watch the library and the needles, keep the status file up to date (foreground)")
     run.add_argument("--haystack", nargs="+", metavar="DIR", help="library folder(s) or glob patterns")
     run.add_argument("--needles", nargs="+", metavar="DIR", help="folder(s) to check, or glob patterns")
-    run.add_argument("--config", type=Path, metavar="FILE", help="config file (SIGHUP re-reads it)")
     run.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
     run.add_argument("--report", type=Path, metavar="FILE", help="status file (default: STATE_DIR/status.json)")
     run.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: all cores)")
@@ -87,12 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
     matches = command("matches", "one line per needle image: its status and library matches")
-    matches.add_argument("--state-dir", type=Path, metavar="DIR")
+    matches.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
     matches.add_argument("--json", action="store_true", help="JSON Lines (see README)")
 
     query = command("query", "match image files against the library index")
     query.add_argument("images", nargs="+", metavar="IMAGE")
-    query.add_argument("--state-dir", type=Path, metavar="DIR")
+    query.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
     query.add_argument("--json", action="store_true", help="JSON Lines, as `matches --json`")
 
     hsh = command("hash", "print the perceptual hashes of image files")
@@ -118,22 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
-    values = config.load(getattr(args, "config", None))
+    """The settings of this command: the config file, then the flags it was given."""
+    overrides: dict[str, Any] = {}
     for key in ("haystack", "needles"):
         if getattr(args, key, None):
-            values[key] = config.parse_dirs(f"--{key}", getattr(args, key))
+            overrides[key] = config.parse_dirs(f"--{key}", getattr(args, key))
     for key in ("state_dir", "report"):
         if getattr(args, key, None):
-            values[key] = getattr(args, key).absolute()
-    if getattr(args, "settle", None) is not None:
-        if args.settle < 0:
-            raise ConfigError("--settle", args.settle, "a number of seconds >= 0")
-        values["settle"] = args.settle
-    if getattr(args, "workers", None) is not None:
-        if args.workers < 1:
-            raise ConfigError("--workers", args.workers, "a whole number >= 1")
-        values["workers"] = args.workers
-    return replace(config.Settings(), **values)
+            overrides[key] = getattr(args, key).absolute()
+    settle = getattr(args, "settle", None)
+    if settle is not None and settle < 0:
+        raise ConfigError("--settle", settle, "a number of seconds >= 0")
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers", workers, "a whole number >= 1")
+    return config.resolve(args.config, {**overrides, "settle": settle, "workers": workers})
 
 
 def _now() -> datetime:
@@ -146,7 +144,7 @@ def _require_roots(s: config.Settings) -> None:
         if not dirs:
             raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
     for key, path in (("state_dir", s.state_dir), ("report", s.report_path)):
-        inside = config.inside_roots(os.fsencode(path.absolute()), s.haystack + s.needles)
+        inside = paths.pattern_of(os.fsencode(path.absolute()), s.haystack + s.needles)
         if inside is not None:
             raise ConfigError(
                 key,
@@ -154,6 +152,12 @@ def _require_roots(s: config.Settings) -> None:
                 f"a path outside the photo tree {os.fsdecode(inside)} "
                 "(hashwatchd never writes into the folders it watches)",
             )
+
+
+def _pool(s: config.Settings, tasks: int | None = None) -> Pool:
+    """The decoder pool of a command: no more workers than tasks, when it knows how many."""
+    workers = s.workers if tasks is None else max(1, min(tasks, s.workers))
+    return Pool(workers, s.max_pixels, s.decode_timeout, follow_symlinks=s.follow_symlinks)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -169,68 +173,60 @@ def _scan(args: argparse.Namespace) -> int:
         for d in dirs:
             if not files.expand_roots([d]):
                 raise ConfigError(f"--{key}", os.fsdecode(d), "an existing directory")
-    s = replace(s, haystack=tuple(files.expand_roots(s.haystack)), needles=tuple(files.expand_roots(s.needles)))
+    haystack, needles = files.expand_roots(s.haystack), files.expand_roots(s.needles)
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:
         store.rebuild(s.state_dir)
-    pool = Pool(s.workers, s.max_pixels, s.decode_timeout, follow_symlinks=s.follow_symlinks)
-    with store.Store.open(s.state_dir) as st, pool:
-        hashed = 0
-        for role, roots in ((Role.HAYSTACK, s.haystack), (Role.NEEDLE, s.needles)):
-            stats = indexer.sync(
-                st,
-                pool,
-                role,
-                roots,
-                excludes=s.exclude,
-                follow_symlinks=s.follow_symlinks,
-                progress=_progress_bar(role.value),
-            )
-            hashed += stats.hashed
-            if role is Role.HAYSTACK:
-                unchanged = stats.table if not (stats.hashed or stats.removed or stats.special) else None
-        lib, library_counts = indexer.library(st, unchanged)
-        checks = indexer.SyncStats()
-        outcomes = indexer.judge(st, lib, pool, s.needles, stats=checks)
-        doc = report.build(outcomes, s.needles, library_counts, state="done", now=_now())
-    publish.write_json(s.report_path, doc, s.report_mode)
+    with store.Store.open(s.state_dir) as st, _pool(s) as pool:
+        engine = Engine(st, pool, excludes=s.exclude, follow_symlinks=s.follow_symlinks)
+        engine.set_roots({**dict.fromkeys(haystack, Role.HAYSTACK), **dict.fromkeys(needles, Role.NEEDLE)})
+        engine.load()
+        engine.prune({Role.HAYSTACK: haystack, Role.NEEDLE: needles})
+        engine.sync(_progress_bar)
+        engine.refresh()
+        doc = build(engine.sorted_outcomes(), needles, engine.counts(Role.HAYSTACK), state=State.DONE, now=_now())
+    publish.write_json(s.report_path, doc.to_json(), s.report_mode)
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print(json.dumps(doc.to_json(), indent=1))
     else:
-        _print_summary(doc, hashed, checks.checked, s.report_path)
+        _print_summary(doc, engine.counters.hashed, engine.counters.checked, s.report_path)
     return 0
 
 
-def _progress_bar(label: str) -> indexer.Progress | None:
+def _progress_bar(role: Role) -> Progress | None:
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
         end = "\n" if done == total else ""
-        print(f"\rhashing {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        print(f"\rhashing {role.value}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     return show
 
 
-def _print_summary(doc: dict[str, Any], hashed: int, checked: int, report_path: Path) -> None:
-    todo = [f for f in doc["folders"] if f["status"] in ("not_imported", "partial")]
+def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) -> None:
+    todo = [f for f in doc.folders if f.status.todo]
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
         for f in todo:
-            extra = f", {f['edited']} edited" if f["edited"] else ""
-            bad = f", {f['unreadable']} unreadable" if f["unreadable"] else ""
-            print(f"  {os.path.join(f['root'], f['path'])}  {f['missing']} of {f['images']} missing{extra}{bad}")
+            counts = {status.value: n for status, n in f.counts.items()}
+            extra = f", {counts['edited']} edited" if counts["edited"] else ""
+            bad = f", {counts['unreadable']} unreadable" if counts["unreadable"] else ""
+            print(f"  {os.fsdecode(f.directory)}  {counts['missing']} of {f.images} missing{extra}{bad}")
     else:
         print("Every needle folder is imported.")
-    by_status: dict[str, int] = {}
-    for f in doc["folders"]:
-        by_status[f["status"]] = by_status.get(f["status"], 0) + 1
-    hay, nee = doc["haystack"], doc["needles"]
+    by_status: dict[FolderStatus, int] = {}
+    for f in doc.folders:
+        by_status[f.status] = by_status.get(f.status, 0) + 1
+    nee = doc.to_json()["needles"]
+    assert isinstance(nee, dict)
     print(
-        f"library: {hay['images']} images ({hay['unreadable']} unreadable); "
+        f"library: {doc.haystack[0]} images ({doc.haystack[1]} unreadable); "
         f"needles: {nee['images']} images ({nee['unreadable']} unreadable) "
-        f"in {len(doc['folders'])} folders: "
-        + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(by_status.items()))
+        f"in {len(doc.folders)} folders: "
+        + ", ".join(
+            f"{n} {k.value.replace('_', ' ')}" for k, n in sorted(by_status.items(), key=lambda kv: kv[0].value)
+        )
     )
     if hashed or checked:
         extra = f" and confirmed {checked} matches at full resolution" if checked else ""
@@ -240,7 +236,7 @@ def _print_summary(doc: dict[str, Any], hashed: int, checked: int, report_path: 
 
 
 def _status(args: argparse.Namespace) -> int:
-    path = args.report or (args.state_dir or config.default_state_dir()) / "status.json"
+    path = _settings(args).report_path
     try:
         raw = path.read_bytes()
         doc = json.loads(raw)
@@ -267,11 +263,11 @@ def _outcome_json(out: Outcome) -> str:
     return json.dumps(
         {
             "path": os.fsdecode(out.path),
-            "status": out.status,
+            "status": out.status.value,
             "matches": [
                 {"path": os.fsdecode(m.path), "tier": m.tier.label, "distance": m.distance} for m in out.matches
             ],
-            "error": out.error,
+            "error": str(out.problem) if out.problem else None,
         }
     )
 
@@ -281,43 +277,39 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
         if as_json:
             print(_outcome_json(out))
             continue
-        detail = out.error or ", ".join(f"{m.tier.label} {os.fsdecode(m.path)}" for m in out.matches)
-        print(f"{out.status:<10} {os.fsdecode(out.path)}" + (f"  ({detail})" if detail else ""))
+        detail = str(out.problem or "") or ", ".join(f"{m.tier.label} {os.fsdecode(m.path)}" for m in out.matches)
+        print(f"{out.status.value:<10} {os.fsdecode(out.path)}" + (f"  ({detail})" if detail else ""))
 
 
 def _matches(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir or config.default_state_dir()
-    with store.Store.open(state_dir, write=False) as st, _pool(os.cpu_count() or 1) as pool:
-        _print_outcomes(indexer.judge(st, indexer.library(st)[0], pool, remember=False), args.json)
+    s = _settings(args)
+    with store.Store.open(s.state_dir, write=False) as st, _pool(s) as pool:
+        engine = Engine(st, pool)
+        engine.load()
+        engine.refresh()
+        _print_outcomes(engine.sorted_outcomes(), args.json)
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir or config.default_state_dir()
-    paths = [os.fsencode(p) for p in args.images]
-    with store.Store.open(state_dir, write=False) as st, _pool(len(paths)) as pool:
-        lib = indexer.library(st)[0]
-        results = {r.path: r for r in pool.map(paths)}
-        found = dict(zip(paths, lib.match_many([results[p].fingerprint for p in paths]), strict=True))
-        checks = indexer.confirm(st, lib, pool, [(p, results[p].fingerprint, found[p]) for p in paths], remember=False)
-        outs = [verdict(p, results[p].fingerprint, results[p].error, found[p], lib, checks=checks) for p in paths]
+    s = _settings(args)
+    paths_ = [os.fsencode(p) for p in args.images]
+    with store.Store.open(s.state_dir, write=False) as st, _pool(s, len(paths_)) as pool:
+        engine = Engine(st, pool)
+        engine.load_library()
+        outs = engine.query(paths_)
     _print_outcomes(outs, args.json)
     return 0
-
-
-def _pool(tasks: int) -> Pool:
-    """A decoder pool for a one-off command: no more workers than tasks or cores."""
-    return Pool(max(1, min(tasks, os.cpu_count() or 1)), config.Settings().max_pixels)
 
 
 def _hash(args: argparse.Namespace) -> int:
     from hashwatchd.features import to_hex  # noqa: PLC0415 (OpenCV loads only for commands that decode here)
 
-    paths = [os.fsencode(p) for p in args.images]
-    with _pool(len(paths)) as pool:
-        results = {r.path: r for r in pool.map(paths)}
+    paths_ = [os.fsencode(p) for p in args.images]
+    with _pool(_settings(args), len(paths_)) as pool:
+        results = {r.path: r for r in pool.map(paths_)}
     failed = 0
-    for p in paths:
+    for p in paths_:
         r, name = results[p], os.fsdecode(p)
         fp = r.fingerprint
         if args.json:
@@ -328,14 +320,14 @@ def _hash(args: argparse.Namespace) -> int:
                         "dhash": to_hex(fp.dhash) if fp else None,
                         "phash": to_hex(fp.phash) if fp else None,
                         "sha256_128": fp.digest.hex() if fp else None,
-                        "error": r.error,
+                        "error": str(r.problem) if r.problem else None,
                     }
                 )
             )
         elif fp:
             print(f"{to_hex(fp.dhash)} {to_hex(fp.phash)}  {name}")
         else:
-            print(f"unreadable: {name}: {r.error}", file=sys.stderr)
+            print(f"unreadable: {name}: {r.problem}", file=sys.stderr)
         failed += fp is None
     return 1 if failed else 0
 

@@ -7,10 +7,9 @@ Command-line flags override the file (cli.py merges them).
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,19 +120,6 @@ def _mode(key: str, value: Any, source: str) -> int:
     return mode
 
 
-def inside_roots(path: bytes, roots: tuple[bytes, ...]) -> bytes | None:
-    """The root pattern `path` lies in (or under its glob), or None."""
-    for root in roots:
-        base = root.rstrip(b"/")
-        if path == base or path.startswith(base + b"/"):
-            return root
-        if any(c in root for c in b"*?["):
-            head = b"/".join(path.split(b"/")[: len(base.split(b"/"))])
-            if fnmatch.fnmatchcase(head, base):
-                return root
-    return None
-
-
 def _argv(key: str, value: Any, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(key, value, "a command as a list of words, e.g. ['notify-send', 'photos']", source)
@@ -197,6 +183,14 @@ def parse(text: str, source: str = "<config>") -> dict[str, Any]:
             own = [(p, w) for p, w in _roots(key, value, source) if w is not None]
             values["root_watch"] = values.get("root_watch", ()) + tuple(own)
     return values
+
+
+def resolve(path: Path | None, overrides: Mapping[str, Any]) -> Settings:
+    """The settings every command runs with: the config file (`path`, else the default one when
+    it exists), then `overrides` (the command line; None means "not given")."""
+    values = load(path)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return replace(Settings(), **values)
 
 
 def load(path: Path | None) -> dict[str, Any]:

@@ -7,8 +7,9 @@ HashwatchdError
 │   ├── StoreFormatError   the index was written by another schema     -> exit 65 (EX_DATAERR)
 │   └── StoreWriteError    a commit failed (disk full): retried by the daemon -> exit 74
 ├── PublishError       the status file could not be replaced             -> exit 74
+├── WorkerError        no decoder process can be started (no memory, no pids) -> exit 71 (EX_OSERR)
 └── PhotoError         one photo could not be read; never stops a run: it becomes an
-                       `unreadable` entry with its reason (`code: detail`)
+                       `unreadable` entry with its Problem (code, detail)
 
 Per-photo errors are kept apart from global ones (as borg separates BackupOSError from other
 I/O errors): a bad photo is a fact to report, a bad index or config is a reason to stop.
@@ -64,6 +65,12 @@ class PublishError(HashwatchdError):
     """The status file could not be written; the previous one is left intact."""
 
     exit_code = 74
+
+
+class WorkerError(HashwatchdError):
+    """The system refuses to start a decoder process; the message says what it refused."""
+
+    exit_code = 71
 
 
 class PhotoError(HashwatchdError):

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import glob
 import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Collection, Iterator, Sequence
 
-from hashwatchd import formats
+from hashwatchd import formats, paths
 from hashwatchd.errors import PhotoError
-from hashwatchd.model import FileStat
+from hashwatchd.model import FileStat, Found
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +34,6 @@ _ERRNO_CODES = {
 }
 
 
-class Found(NamedTuple):
-    """A photo-named file under a root; `regular` is False for FIFOs, sockets and devices."""
-
-    path: bytes
-    stat: FileStat
-    regular: bool
-
-
 #: Builds a NamedTuple from a tuple in C: the generated __new__ is Python code, and a rescan of
 #: 100,000 files spent 0.1 s in it (two per file).
 _new = tuple.__new__
@@ -58,16 +48,13 @@ def is_candidate(name: bytes) -> bool:
     return name[:1] != b"." and formats.has_image_suffix(name)
 
 
-def excluded(path: bytes, patterns: Sequence[str]) -> bool:
-    """Whether `path` matches one of the glob `patterns` (matched against the whole path)."""
-    text = os.fsdecode(path)
-    return any(fnmatch.fnmatchcase(text, p) for p in patterns)
-
-
-def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = False) -> Iterator[Found]:
-    """Every photo-named non-directory under `root`; symbolic links are skipped unless
-    `follow_symlinks`, and then each directory is entered once (by device and inode), so a link
-    to an ancestor cannot loop.
+def walk(
+    root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = False, prune: Collection[bytes] = ()
+) -> Iterator[Found]:
+    """Every photo-named non-directory under `root`, hidden names and `excludes` left out;
+    symbolic links are skipped unless `follow_symlinks`, and then each directory is entered once
+    (by device and inode), so a link to an ancestor cannot loop. Directories in `prune` (other
+    roots nested inside this one) are not entered.
 
     A directory that cannot be listed is logged and skipped: one unreadable folder must not
     hide the rest of a library.
@@ -88,7 +75,7 @@ def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = F
             continue
         for entry in entries:
             path = entry.path
-            if excludes and excluded(path, excludes):
+            if excludes and paths.excluded(path, excludes):
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -101,7 +88,7 @@ def walk(root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = F
                     if (st.st_dev, st.st_ino) in seen:
                         continue
                     seen.add((st.st_dev, st.st_ino))
-                if not entry.name.startswith(b"."):
+                if not entry.name.startswith(b".") and path not in prune:
                     stack.append(path)
             elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
                 fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
@@ -150,12 +137,6 @@ def expand_roots(patterns: Sequence[bytes]) -> list[bytes]:
     """Existing directories named by `patterns`; a pattern may be a glob (`/media/*/*/DCIM`)."""
     out: list[bytes] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in b"*?[") else [pattern]
+        matches = sorted(glob.glob(pattern)) if paths.is_glob(pattern) else [pattern]
         out += [m.rstrip(b"/") or b"/" for m in matches if os.path.isdir(m) and m not in out]
     return out
-
-
-def hidden_below(path: bytes, root: bytes) -> bool:
-    """Whether any component of `path` below `root` is hidden (a temporary or a dot folder)."""
-    rel = path[len(root.rstrip(b"/")) + 1 :]
-    return any(part.startswith(b".") for part in rel.split(b"/"))

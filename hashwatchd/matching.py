@@ -31,8 +31,9 @@ from typing import Protocol
 
 import numpy as np
 
-from hashwatchd.model import Fingerprint, Match, Tier
+from hashwatchd.model import Fingerprint, Match, Outcome, Problem, Status, Tier
 from hashwatchd.pathmap import find, hash_index
+from hashwatchd.records import FP_DTYPE, to_fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,46 +277,17 @@ def _keep_nearest(
     return r[keep], c[keep], d[keep]
 
 
-#: One stored fingerprint as a NumPy record; the same layout as the index's (store._FP).
-FP_DTYPE = np.dtype(
-    [
-        ("dhash", "<u8"),
-        ("phash", "<u8"),
-        ("width", "<u4"),
-        ("height", "<u4"),
-        ("digest", "V16"),  # not S16: NumPy strips trailing zero bytes of strings
-        ("thumb", "V256"),
-        ("chroma", "V128"),
-    ]
-)
-
-#: The leading fields of FP_DTYPE: what candidate search reads of every entry.
-KEYS_DTYPE = np.dtype(FP_DTYPE.descr[:5])
-
-
 class Records(Protocol):
     """Where a loaded library reads the fingerprint records it does not hold (the index)."""
 
     def read(self, paths: Sequence[bytes], /) -> np.ndarray:
-        """The records (FP_DTYPE) of `paths`, in order; a path without one reads as zeros."""
+        """The records (records.FP_DTYPE) of `paths`, in order; a path without one reads as zeros."""
         ...
 
 
 class _NoRecords:
     def read(self, paths: Sequence[bytes], /) -> np.ndarray:
         return np.zeros(len(paths), FP_DTYPE)
-
-
-def _from_record(row: np.void) -> Fingerprint:
-    return Fingerprint(
-        int(row["dhash"]),
-        int(row["phash"]),
-        bytes(row["thumb"]),
-        bytes(row["chroma"]),
-        int(row["width"]),
-        int(row["height"]),
-        bytes(row["digest"]),
-    )
 
 
 class Library:
@@ -425,7 +397,7 @@ class Library:
         if slot in self._held or not self._alive[slot]:
             return self._held.get(slot)
         record = self._records.read([self.paths[slot]])[0]
-        return _from_record(record) if record["width"] else None  # width 0: gone from the index
+        return to_fingerprint(record) if record["width"] else None  # width 0: gone from the index
 
     def _gather(self, slots: list[int]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
         """Thumbnails (k x 256), chroma (k x 128) and digests of live slots, without building
@@ -613,37 +585,10 @@ def same_pixels(needle: np.ndarray, library: np.ndarray, policy: Policy = DEFAUL
 Checks = Mapping[tuple[bytes, bytes], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The verdict for one needle file: its status, the library files behind it, or its error.
-
-    status is `identical`, `same`, `edited` (the best tier found), `missing`, or `unreadable`.
-    """
-
-    path: bytes
-    status: str
-    matches: tuple[Match, ...] = ()
-    error: str | None = None
-
-
-def outcome(
-    path: bytes,
-    fp: Fingerprint | None,
-    error: str | None,
-    library: Library,
-    *,
-    policy: Policy = DEFAULT_POLICY,
-    checks: Checks | None = None,
-) -> Outcome:
-    """Judge one needle entry against the library (see `verdict`)."""
-    found = library.match(fp, policy) if fp else []
-    return verdict(path, fp, error, found, library, policy=policy, checks=checks)
-
-
 def verdict(
     path: bytes,
     fp: Fingerprint | None,
-    error: str | None,
+    problem: Problem | None,
     found: Sequence[Match],
     library: Library,
     *,
@@ -656,15 +601,15 @@ def verdict(
     `checks` holds a passed check for that pair; otherwise it is dropped: unverified is not same.
     """
     if fp is None:
-        return Outcome(path, "unreadable", (), error or "unreadable")
+        return Outcome(path, Status.UNREADABLE, (), problem or Problem("unreadable", "no picture"))
     found = [
         m
         for m in found
         if _confirmed((path, m.path), m.tier, fp, library.fingerprint(m.path), policy=policy, checks=checks or {})
     ]
     if not found:
-        return Outcome(path, "missing")
-    return Outcome(path, found[0].tier.label, tuple(found))
+        return Outcome(path, Status.MISSING)
+    return Outcome(path, Status.of(found[0].tier), tuple(found))
 
 
 def _confirmed(

@@ -89,6 +89,11 @@ class PathMap(MutableMapping[bytes, bytes]):
             out.append(value)
         return out
 
+    def under(self, top: bytes) -> list[bytes]:
+        """Every path strictly below directory `top`."""
+        start = top.rstrip(b"/") + b"/"
+        return [p for p in self if p.startswith(start)]
+
     def __getitem__(self, path: bytes) -> bytes:
         value = self.get(path)
         if value is None:

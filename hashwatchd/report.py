@@ -1,37 +1,64 @@
 """The folder report: what a poller needs to know, built from needle outcomes alone.
 
-Pure: it takes outcomes, roots, counts and the time, and returns the JSON-ready dict that
-publish.py writes as the status file. Its shape is a public interface (README, "Status file");
-bump SCHEMA on any incompatible change.
+Pure: it takes outcomes, roots, counts and the time, and returns a Report whose `to_json()` is
+the status file's document. Its shape is a public interface (README, "Status file"); bump
+SCHEMA on any incompatible change.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hashwatchd.matching import Outcome
+from hashwatchd import paths
+from hashwatchd.model import Outcome, Problem, Status
 
 SCHEMA = 1
 
-IMPORTED = frozenset({"identical", "same"})
+#: (root, directory relative to it): one folder of the report.
+FolderKey = tuple[bytes, bytes]
+
+
+class State(str, enum.Enum):
+    """What the writer of the status file is doing."""
+
+    DONE = "done"  # a scan finished
+    SCANNING = "scanning"  # the daemon's start-up reconcile or its backlog is not finished
+    WATCHING = "watching"  # the daemon is idle or keeping up
+    STOPPED = "stopped"  # the daemon exited cleanly
+
+
+class FolderStatus(str, enum.Enum):
+    """A folder's verdict, from its files' statuses."""
+
+    IMPORTED = "imported"  # every file identical or same
+    PARTIAL = "partial"
+    NOT_IMPORTED = "not_imported"  # nothing imported
+    EMPTY = "empty"  # no readable file
+
+    @property
+    def todo(self) -> bool:
+        """Whether something in the folder still has to be imported."""
+        return self in (FolderStatus.PARTIAL, FolderStatus.NOT_IMPORTED)
 
 
 @dataclass
-class Folder:
-    """Counts for one directory that directly holds needle images."""
+class FolderReport:
+    """Counts for one directory that directly holds needle files."""
 
     root: bytes
     path: bytes
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("identical", "same", "edited", "missing", "unreadable"), 0)
-    )
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     missing_paths: list[bytes] = field(default_factory=list)
     edited_paths: list[bytes] = field(default_factory=list)
-    unreadable: list[tuple[bytes, str]] = field(default_factory=list)
+    unreadable: list[tuple[bytes, Problem | None]] = field(default_factory=list)
     pending: int = 0
+    online: bool = True
+    first_seen: datetime | None = None
+    updated_at: datetime | None = None
 
     @property
     def images(self) -> int:
@@ -39,65 +66,103 @@ class Folder:
 
     @property
     def imported(self) -> int:
-        return self.counts["identical"] + self.counts["same"]
+        return self.counts[Status.IDENTICAL] + self.counts[Status.SAME]
 
     @property
-    def status(self) -> str:
-        if self.images == self.counts["unreadable"]:
-            return "empty"
+    def complete(self) -> bool:
+        """Every file of the folder seen so far is settled and judged."""
+        return self.pending == 0
+
+    @property
+    def status(self) -> FolderStatus:
+        if self.images == self.counts[Status.UNREADABLE]:
+            return FolderStatus.EMPTY
         if self.imported == self.images:
-            return "imported"
-        return "not_imported" if self.imported == 0 else "partial"
+            return FolderStatus.IMPORTED
+        return FolderStatus.NOT_IMPORTED if self.imported == 0 else FolderStatus.PARTIAL
+
+    @property
+    def directory(self) -> bytes:
+        """The folder's absolute path."""
+        return os.path.normpath(os.path.join(self.root, self.path))
 
     def add(self, out: Outcome) -> None:
         self.counts[out.status] += 1
-        if out.status == "missing":
+        if out.status is Status.MISSING:
             self.missing_paths.append(out.path)
-        elif out.status == "edited":
+        elif out.status is Status.EDITED:
             self.edited_paths.append(out.path)
-        elif out.status == "unreadable":
-            self.unreadable.append((out.path, out.error or ""))
+        elif out.status is Status.UNREADABLE:
+            self.unreadable.append((out.path, out.problem))
 
-    def to_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "root": os.fsdecode(self.root),
             "path": os.fsdecode(self.path),
-            "status": self.status,
-            "complete": self.pending == 0,
+            "status": self.status.value,
+            "complete": self.complete,
             "pending": self.pending,
             "images": self.images,
-            **self.counts,
+            **{status.value: n for status, n in self.counts.items()},
             "imported": self.imported,
             "missing_paths": sorted(os.fsdecode(p) for p in self.missing_paths),
             "edited_paths": sorted(os.fsdecode(p) for p in self.edited_paths),
-            "unreadable_paths": [{"path": os.fsdecode(p), "error": e} for p, e in sorted(self.unreadable)],
+            "unreadable_paths": [
+                {"path": os.fsdecode(p), "error": str(e) if e else ""} for p, e in sorted(self.unreadable, key=_first)
+            ],
+            "online": self.online,
+            "first_seen": _stamp(self.first_seen),
+            "updated_at": _stamp(self.updated_at),
         }
 
 
-def root_of(path: bytes, roots: Sequence[bytes]) -> bytes | None:
-    """The longest root that `path` lies under, or None."""
-    best = None
-    for root in roots:
-        if path.startswith(root.rstrip(b"/") + b"/") and (best is None or len(root) > len(best)):
-            best = root
-    return best
+def _first(pair: tuple[bytes, object]) -> bytes:
+    return pair[0]
 
 
-def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes], pending: Iterable[bytes] = ()) -> list[Folder]:
-    """Group outcomes by (root, directory relative to it); `2019/Misc` and `2020/Misc` differ.
+def _stamp(when: datetime | None) -> str | None:
+    return when.isoformat(timespec="seconds") if when else None
 
-    `pending` are needle files seen but not hashed yet: they make their folder incomplete (and
+
+@dataclass
+class Report:
+    """The status document: the writer's state, the library's size, and every needle folder."""
+
+    generated_at: datetime
+    state: State
+    pending: int
+    haystack: tuple[int, int]  # (files, unreadable)
+    folders: list[FolderReport]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema": SCHEMA,
+            "generated_at": self.generated_at.isoformat(timespec="seconds"),
+            "state": self.state.value,
+            "pending": self.pending,
+            "haystack": {"images": self.haystack[0], "unreadable": self.haystack[1]},
+            "needles": {
+                "images": sum(f.images for f in self.folders),
+                "unreadable": sum(f.counts[Status.UNREADABLE] for f in self.folders),
+            },
+            "folders": [f.to_json() for f in self.folders],
+        }
+
+
+def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes], pending: Iterable[bytes] = ()) -> list[FolderReport]:
+    """Group outcomes by folder (paths.folder_key), sorted by root then path.
+
+    `pending` are needle files seen but not judged yet: they make their folder incomplete (and
     make a folder appear as soon as a new dump starts arriving).
     """
-    by_key: dict[tuple[bytes, bytes], Folder] = {}
+    by_key: dict[FolderKey, FolderReport] = {}
 
-    def folder(path: bytes) -> Folder | None:
-        root = root_of(path, roots)
-        if root is None:
+    def folder(path: bytes) -> FolderReport | None:
+        key = paths.folder_key(path, roots)
+        if key is None:
             return None
-        key = (root, os.path.relpath(os.path.dirname(path), root))
         if key not in by_key:
-            by_key[key] = Folder(*key)
+            by_key[key] = FolderReport(*key)
         return by_key[key]
 
     for out in outcomes:
@@ -114,35 +179,16 @@ def build(
     roots: Sequence[bytes],
     haystack: tuple[int, int],
     *,
-    state: str,
+    state: State,
     pending: Collection[bytes] = (),
     offline: Collection[bytes] = (),
-    times: Mapping[tuple[bytes, bytes], tuple[datetime, datetime]] | None = None,
+    times: Mapping[FolderKey, tuple[datetime, datetime]] | None = None,
     now: datetime,
-) -> dict[str, object]:
-    """The status document. `haystack` is (images, unreadable) of the library; `times` gives a
+) -> Report:
+    """The status report. `haystack` is (files, unreadable) of the library; `times` gives a
     folder's (first_seen, updated_at), `now` for folders it does not know."""
     found = folders(outcomes, roots, pending)
-    docs = []
     for f in found:
-        first, updated = (times or {}).get((f.root, f.path), (now, now))
-        docs.append(
-            {
-                **f.to_dict(),
-                "online": f.root not in offline,
-                "first_seen": first.isoformat(timespec="seconds"),
-                "updated_at": updated.isoformat(timespec="seconds"),
-            }
-        )
-    return {
-        "schema": SCHEMA,
-        "generated_at": now.isoformat(timespec="seconds"),
-        "state": state,
-        "pending": len(pending),
-        "haystack": {"images": haystack[0], "unreadable": haystack[1]},
-        "needles": {
-            "images": sum(f.images for f in found),
-            "unreadable": sum(f.counts["unreadable"] for f in found),
-        },
-        "folders": docs,
-    }
+        f.first_seen, f.updated_at = (times or {}).get((f.root, f.path), (now, now))
+        f.online = f.root not in offline
+    return Report(now, state, len(pending), haystack, found)

@@ -25,6 +25,7 @@ class Settler:
     def __init__(self, settle: float) -> None:
         self.settle = settle
         self._files: dict[bytes, _Watch] = {}
+        self.version = 0  # changes whenever the set of waiting files does
 
     def __len__(self) -> int:
         return len(self._files)
@@ -35,18 +36,21 @@ class Settler:
     def observe(self, path: bytes, stat: FileStat, now: float) -> None:
         """Record what the disk says about `path` now; a different stat restarts its clock."""
         held = self._files.get(path)
+        if held is None:
+            self.version += 1
         if held is None or held.stat != stat:
             self._files[path] = _Watch(stat, now)
 
     def forget(self, path: bytes) -> None:
         """Stop waiting for `path` (it was deleted or moved away)."""
-        self._files.pop(path, None)
+        if self._files.pop(path, None) is not None:
+            self.version += 1
 
     def forget_under(self, prefix: bytes) -> None:
         """Stop waiting for everything under a directory."""
         top = prefix.rstrip(b"/") + b"/"
         for path in [p for p in self._files if p.startswith(top)]:
-            del self._files[path]
+            self.forget(path)
 
     def paths(self) -> list[bytes]:
         """Every file waiting."""
@@ -59,7 +63,7 @@ class Settler:
 
     def take(self, path: bytes) -> None:
         """`path` is settled and handed on for hashing."""
-        self._files.pop(path, None)
+        self.forget(path)
 
     def next_due(self, now: float) -> float | None:
         """Seconds until the earliest file may be ripe, or None when nothing waits."""

@@ -1,8 +1,8 @@
 """The index: one LMDB environment in the state directory, holding an entry per file.
 
 Keys are the role plus BLAKE2b-128 of the path bytes, because LMDB keys stop at 511 bytes and
-a path can be 4096; the full path is in the value and is compared on read. Values are a fixed
-binary layout (see `_encode`), about 450 bytes plus the path.
+a path can be 4096; the full path is in the value and is compared on read. Values are laid out
+as records.py says, about 460 bytes plus the path.
 
 Safety, from shared/research/reliability.md section 3: never `writemap` (a full disk would
 kill the process with SIGBUS; without it a commit fails cleanly); `reader_check()` at open
@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,9 @@ from typing import Any
 import lmdb
 import numpy as np
 
+from hashwatchd import records
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError, StoreWriteError
-from hashwatchd.matching import FP_DTYPE, KEYS_DTYPE
-from hashwatchd.model import Entry, FileStat, Fingerprint, Role
+from hashwatchd.model import Entry, Role
 from hashwatchd.pathmap import PathMap
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,6 @@ FEATURES = b"base64-area/dhash9x8/phash32-dct/thumb16-gray/chroma8-lab/decode-mi
 
 _INITIAL_MAP = 64 << 20
 _ROLE_BYTE = {Role.HAYSTACK: b"H", Role.NEEDLE: b"N"}
-_HEAD = struct.Struct("<BqqQQB")  # flags, size, mtime_ns, ino, dev, reserved
-_STAT = struct.Struct("<qqQQ")  # the stat inside _HEAD, from byte 1
-_FP = struct.Struct("<QQII16s256s128s")  # the layout of matching.FP_DTYPE
-_FLAG_FP = 1
 
 
 def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
@@ -65,49 +60,19 @@ def _key(role: Role, path: bytes) -> bytes:
     return _ROLE_BYTE[role] + hashlib.blake2b(path, digest_size=16).digest()
 
 
-def _encode(entry: Entry) -> bytes:
-    st, fp = entry.stat, entry.fingerprint
-    parts = [_HEAD.pack(_FLAG_FP if fp else 0, st.size, st.mtime_ns, st.ino, st.dev, 0)]
-    if fp is not None:
-        parts.append(_FP.pack(fp.dhash, fp.phash, fp.width, fp.height, fp.digest, fp.thumb, fp.chroma))
-    error = (entry.error or "").encode("utf-8", "surrogateescape")
-    parts += [struct.pack("<H", len(error)), error, entry.path]
-    return b"".join(parts)
-
-
-def _decode(role: Role, value: bytes) -> Entry:
-    flags, size, mtime_ns, ino, dev, _ = _HEAD.unpack_from(value)
-    at = _HEAD.size
-    fp = None
-    if flags & _FLAG_FP:
-        dh, ph, w, h, digest, thumb, chroma = _FP.unpack_from(value, at)
-        fp = Fingerprint(dh, ph, thumb, chroma, w, h, digest)
-        at += _FP.size
-    (elen,) = struct.unpack_from("<H", value, at)
-    at += 2
-    error = value[at : at + elen].decode("utf-8", "surrogateescape") or None
-    return Entry(value[at + elen :], role, FileStat(size, mtime_ns, ino, dev), fp, error)
-
-
-#: A FileStat `fs` packed as the index stores it (32 bytes), as Table.stats maps paths to it:
-#: pack_stat(*fs). A bound method rather than a wrapper, because a rescan calls it for every
-#: file (a wrapper cost 6% of a warm rescan).
-pack_stat = _STAT.pack
-
-
 @dataclass(frozen=True)
 class Table:
     """One role of the index as columns (see Store.table)."""
 
-    stats: PathMap  # every path's stat, as pack_stat packs it
+    stats: PathMap  # every path's stat, as records.pack_stat packs it
     fp_paths: list[bytes]
-    keys: np.ndarray  # matching.KEYS_DTYPE, one per path in fp_paths: what candidate search reads
+    keys: np.ndarray  # records.KEYS_DTYPE, one per path in fp_paths: what candidate search reads
     records: Records  # reads the whole fingerprint records of this role, when verification asks
     unreadable: list[bytes]  # the paths without a fingerprint
 
 
 class Records:
-    """The fingerprint records (matching.FP_DTYPE) of one role, read from the index when
+    """The fingerprint records (records.FP_DTYPE) of one role, read from the index when
     verification asks for them: at 10^6 entries the records are 424 MB that the daemon does not
     hold, and a needle needs at most a few dozen.
 
@@ -120,16 +85,15 @@ class Records:
 
     def read(self, paths: Sequence[bytes]) -> np.ndarray:
         out = bytearray()
-        start, end = _HEAD.size, _HEAD.size + _FP.size
         with self._store._read() as txn:
             for path in paths:
                 value = txn.get(_key(self._role, path), db=self._store._files)
-                if value is None or not value[0] & _FLAG_FP or not value.endswith(path):
+                found = None if value is None else records.record(value, path)
+                if found is None:
                     log.warning("the index has no fingerprint for %s any more", os.fsdecode(path))
-                    out += bytes(_FP.size)
-                else:
-                    out += value[start:end]
-        return np.frombuffer(out, FP_DTYPE)
+                    found = bytes(records.FP_DTYPE.itemsize)
+                out += found
+        return np.frombuffer(out, records.FP_DTYPE)
 
 
 class Store:
@@ -145,6 +109,11 @@ class Store:
         # A reader (a CLI command beside the running daemon) sees one snapshot for its whole life:
         # the records it reads after the table pass must be the ones that pass listed.
         self._snapshot = None if lock_fd is not None else self._begin()
+
+    @property
+    def writable(self) -> bool:
+        """Whether this process holds the writer lock (else it reads one snapshot)."""
+        return self._lock_fd is not None
 
     @classmethod
     def open(cls, state_dir: Path, *, write: bool = True) -> Store:
@@ -246,7 +215,7 @@ class Store:
             for key, value in cur:
                 if not key.startswith(prefix):
                     return
-                yield _decode(role, value)
+                yield records.decode(role, value)
 
     def table(self, role: Role) -> Table:
         """One role's entries as columns, in one pass and without an object per entry: what a
@@ -260,26 +229,25 @@ class Store:
         # stay would leave freed memory scattered in arenas the process never returns.
         stats = bytearray()
         keys = bytearray()
-        head_size, keys_end, fp_end = _HEAD.size, _HEAD.size + KEYS_DTYPE.itemsize, _HEAD.size + _FP.size
+        split = records.split
         with self._read() as txn:
             cur = txn.cursor(db=self._files)
             if cur.set_range(_ROLE_BYTE[role]):
                 for key, value in cur:
                     if key[0] != prefix:
                         break
-                    if value[0] & _FLAG_FP:
-                        keys += value[head_size:keys_end]
-                        path = value[fp_end + 2 + value[fp_end] + (value[fp_end + 1] << 8) :]
-                        fp_paths.append(path)
-                    else:
-                        path = value[head_size + 2 + value[head_size] + (value[head_size + 1] << 8) :]
+                    stat, search, path = split(value)
+                    if search is None:
                         unreadable.append(path)
+                    else:
+                        keys += search
+                        fp_paths.append(path)
                     paths.append(path)
-                    stats += value[1 : 1 + _STAT.size]
+                    stats += stat
         return Table(
-            PathMap(paths, stats, _STAT.size),
+            PathMap(paths, stats, records.STAT_SIZE),
             fp_paths,
-            np.frombuffer(keys, KEYS_DTYPE),
+            np.frombuffer(keys, records.KEYS_DTYPE),
             Records(self, role),
             unreadable,
         )
@@ -290,12 +258,12 @@ class Store:
             value = txn.get(_key(role, path), db=self._files)
         if value is None:
             return None
-        entry = _decode(role, value)
+        entry = records.decode(role, value)
         return entry if entry.path == path else None
 
     def write(self, put: Iterable[Entry] = (), delete: Iterable[tuple[Role, bytes]] = ()) -> None:
         """Apply a batch in one transaction: all of it lands or none does (kill -9 safe)."""
-        items = [(_key(e.role, e.path), _encode(e)) for e in put]
+        items = [(_key(e.role, e.path), records.encode(e)) for e in put]
         keys = [_key(role, path) for role, path in delete]
         self._commit(self._files, items, keys)
 

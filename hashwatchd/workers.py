@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from hashwatchd.errors import PhotoError
-from hashwatchd.model import FileStat, Fingerprint
+from hashwatchd.errors import PhotoError, WorkerError
+from hashwatchd.model import FileStat, Fingerprint, Problem
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +36,55 @@ DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)
+class HashTask:
+    """Read, decode and fingerprint the file at `path`."""
+
+    path: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PixelTask:
+    """Compare a needle and a library file at (at least) `short_side` pixels."""
+
+    needle: bytes
+    library: bytes
+    short_side: int
+
+    @property
+    def path(self) -> bytes:
+        return self.needle
+
+
+Task = HashTask | PixelTask
+
+
+@dataclass(frozen=True, slots=True)
 class Hashed:
-    """The outcome for one path: a fingerprint, or the reason there is none."""
+    """The outcome for one path: a fingerprint, or the problem that prevents one."""
 
     path: bytes
     stat: FileStat | None
     fingerprint: Fingerprint | None
-    error: str | None
+    problem: Problem | None
 
 
 @dataclass(frozen=True, slots=True)
 class PixelCheck:
     """Whether a needle and a library file are the same picture at full resolution.
 
-    `same` is None when either file could not be read (then `error` says why).
+    `same` is None when either file could not be read (then `problem` says why).
     """
 
     needle: bytes
     library: bytes
     same: bool | None
-    error: str | None = None
+    problem: Problem | None = None
 
 
-Task = tuple[str, bytes] | tuple[str, bytes, bytes, int]
 Result = Hashed | PixelCheck
+
+_CRASHED = Problem("decoder-crashed", "the decoder process died")
+_OUT_OF_MEMORY = Problem("too-large", "out of memory while decoding")
 
 
 def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Hashed:
@@ -72,9 +97,9 @@ def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Has
         picture = decode.decode(data, max_pixels)
         return Hashed(path, fs, features.fingerprint(picture, data), None)
     except PhotoError as exc:
-        return Hashed(path, fs, None, str(exc))
+        return Hashed(path, fs, None, Problem(exc.code, exc.detail))
     except MemoryError:
-        return Hashed(path, fs, None, "too-large: out of memory while decoding")
+        return Hashed(path, fs, None, _OUT_OF_MEMORY)
 
 
 def check_pair(
@@ -92,18 +117,17 @@ def check_pair(
             picture = decode.decode(data, max_pixels, min_side=short_side)
             grays.append(cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY))
     except PhotoError as exc:
-        return PixelCheck(needle, library, None, str(exc))
+        return PixelCheck(needle, library, None, Problem(exc.code, exc.detail))
     except MemoryError:
-        return PixelCheck(needle, library, None, "too-large: out of memory while decoding")
+        return PixelCheck(needle, library, None, _OUT_OF_MEMORY)
     return PixelCheck(needle, library, matching.same_pixels(grays[0], grays[1]))
 
 
 def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
-    _injected_fault(task[1])
-    if task[0] == "hash":
-        return hash_one(task[1], max_pixels, follow_symlinks)
-    _, needle, library, short_side = task  # type: ignore[misc]
-    return check_pair(needle, library, short_side, max_pixels, follow_symlinks)
+    _injected_fault(task.path)
+    if isinstance(task, HashTask):
+        return hash_one(task.path, max_pixels, follow_symlinks)
+    return check_pair(task.needle, task.library, task.short_side, max_pixels, follow_symlinks)
 
 
 def _injected_fault(path: bytes) -> None:
@@ -118,10 +142,10 @@ def _injected_fault(path: bytes) -> None:
             time.sleep(1e6)
 
 
-def _failed(task: Task, error: str) -> Result:
-    if task[0] == "hash":
-        return Hashed(task[1], None, None, error)
-    return PixelCheck(task[1], task[2], None, error)  # type: ignore[misc]
+def _failed(task: Task, problem: Problem) -> Result:
+    if isinstance(task, HashTask):
+        return Hashed(task.path, None, None, problem)
+    return PixelCheck(task.needle, task.library, None, problem)
 
 
 def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> None:
@@ -174,11 +198,18 @@ class Pool:
         self.close()
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(
-            target=_worker_main, args=(child, self._max_pixels, self._follow), name="hashwatchd-decoder", daemon=True
-        )
-        proc.start()
+        """Start one decoder process; WorkerError when the system refuses (no memory, no pids)."""
+        try:
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(
+                target=_worker_main,
+                args=(child, self._max_pixels, self._follow),
+                name="hashwatchd-decoder",
+                daemon=True,
+            )
+            proc.start()
+        except OSError as exc:
+            raise WorkerError(f"cannot start a decoder process: {exc.strerror or exc}") from None
         child.close()
         return _Worker(proc, parent)
 
@@ -193,13 +224,13 @@ class Pool:
 
     def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
         """Hash every path; results come in completion order, one per path."""
-        for result in self._run(("hash", p) for p in paths):
+        for result in self._run(HashTask(p) for p in paths):
             assert isinstance(result, Hashed)
             yield result
 
     def check(self, pairs: Iterable[tuple[bytes, bytes, int]]) -> Iterator[PixelCheck]:
         """Compare each (needle, library, short_side) at full resolution; completion order."""
-        for result in self._run(("pixels", n, lib, side) for n, lib, side in pairs):
+        for result in self._run(PixelTask(n, lib, side) for n, lib, side in pairs):
             assert isinstance(result, PixelCheck)
             yield result
 
@@ -233,9 +264,9 @@ class Pool:
                 if w.conn in ready:
                     yield self._receive(w, todo)
                 elif w.process.sentinel in ready:
-                    yield self._replace(w, "decoder-crashed: the decoder process died", todo)
+                    yield self._replace(w, _CRASHED, todo)
                 elif time.monotonic() >= w.deadline:
-                    yield self._replace(w, f"decoder-timeout: no result after {self._timeout:g} s", todo)
+                    yield self._replace(w, Problem("decoder-timeout", f"no result after {self._timeout:g} s"), todo)
 
     def _send(self, w: _Worker, task: Task) -> None:
         """Give `task` to `w`, first replacing it if it died while idle (no file is to blame)."""
@@ -251,7 +282,7 @@ class Pool:
                     w.tasks.append(task)
                     return
             w = self._respawn(w)
-        raise OSError(f"cannot start a decoder process for {os.fsdecode(task[1])}")
+        raise WorkerError(f"cannot start a decoder process for {os.fsdecode(task.path)}")
 
     def _respawn(self, w: _Worker) -> _Worker:
         w.process.kill()
@@ -265,18 +296,18 @@ class Pool:
         try:
             result: Result = w.conn.recv()
         except (EOFError, OSError):
-            return self._replace(w, "decoder-crashed: the decoder process died", todo)
+            return self._replace(w, _CRASHED, todo)
         w.tasks.popleft()
         w.deadline = time.monotonic() + self._timeout
         return result
 
-    def _replace(self, w: _Worker, error: str, todo: collections.deque[Task]) -> Result:
+    def _replace(self, w: _Worker, problem: Problem, todo: collections.deque[Task]) -> Result:
         task = w.tasks.popleft()
         todo.extendleft(reversed(w.tasks))
         w.tasks.clear()
-        log.warning("%s: %s", os.fsdecode(task[1]), error)
+        log.warning("%s: %s", os.fsdecode(task.path), problem)
         self._respawn(w)
-        return _failed(task, error)
+        return _failed(task, problem)
 
     def close(self) -> None:
         """Stop every worker."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import encode, photo, run_cli, write
+from helpers import encode, photo, run_cli, write
 
 
 @pytest.fixture(scope="module")

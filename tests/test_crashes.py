@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, encode, photo, run_cli, write
+from helpers import Daemon, encode, photo, run_cli, write
 
 PICS = [encode(photo(seed, 96, 72), ".jpg") for seed in range(8)]
 

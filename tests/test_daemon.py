@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import Daemon, encode, photo, write
+from helpers import Daemon, encode, photo, write
 
 SETTLE = "0.5"
 WAIT = 20.0

@@ -11,7 +11,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from conftest import encode, exif_rotated_jpeg, photo, pillow_bytes
+from helpers import encode, exif_rotated_jpeg, photo, pillow_bytes
 from PIL import Image
 
 from hashwatchd.decode import MIN_SIDE, decode

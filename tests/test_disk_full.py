@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import encode, photo, write
+from helpers import encode, photo, write
 
 SCRIPT = r"""
 set -e

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import encode, photo, write
+from helpers import encode, photo, write
 
 from hashwatchd import files
 from hashwatchd.errors import PhotoError

@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import encode, photo, pillow_bytes
+from helpers import encode, photo, pillow_bytes
 
 from hashwatchd import formats
 from hashwatchd.errors import PhotoError

@@ -10,7 +10,7 @@ import struct
 import time
 from pathlib import Path
 
-from conftest import Daemon, encode, photo, write
+from helpers import Daemon, encode, photo, write
 
 GOOD = photo(1, 200, 150)
 

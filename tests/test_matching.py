@@ -8,23 +8,24 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import pytest
-from conftest import encode, exif_rotated_jpeg, photo
+from helpers import encode, exif_rotated_jpeg, photo
 
 from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
 from hashwatchd.matching import (
     DEFAULT_POLICY,
-    FP_DTYPE,
+    Checks,
     Library,
     classify,
     hamming,
     information,
     nearest,
     needs_pixel_check,
-    outcome,
     same_pixels,
+    verdict,
 )
-from hashwatchd.model import Fingerprint, Tier
+from hashwatchd.model import Fingerprint, Outcome, Problem, Status, Tier
+from hashwatchd.records import FP_DTYPE
 
 BASE = photo(7, 800, 600)
 H, W = BASE.shape[:2]
@@ -32,6 +33,12 @@ H, W = BASE.shape[:2]
 
 def fp(data: bytes) -> Fingerprint:
     return fingerprint(decode(data), data)
+
+
+def outcome(path: bytes, needle: Fingerprint | None, library: Library, checks: Checks | None = None) -> Outcome:
+    """The verdict on one needle, as the engine reaches it: its matches, then the checks."""
+    found = library.match(needle) if needle else []
+    return verdict(path, needle, None, found, library, checks=checks)
 
 
 LIB_BYTES = encode(BASE, ".png")
@@ -188,7 +195,7 @@ def test_different_photo_is_missing() -> None:
     """An unrelated photo matches nothing."""
     lib = Library()
     lib.add(b"/lib/a.png", LIB)
-    assert outcome(b"/n/b.jpg", fp(encode(photo(99, 800, 600), ".jpg")), None, lib).status == "missing"
+    assert outcome(b"/n/b.jpg", fp(encode(photo(99, 800, 600), ".jpg")), lib).status is Status.MISSING
 
 
 def test_library_search_reports_best_tier_first() -> None:
@@ -197,8 +204,8 @@ def test_library_search_reports_best_tier_first() -> None:
     lib.add(b"/lib/copy.jpg", fp(SAME["reencoded-q50"]))
     lib.add(b"/lib/orig.png", LIB)
     lib.add(b"/lib/other.png", fp(encode(photo(5, 800, 600), ".png")))
-    out = outcome(b"/n/x.png", fp(LIB_BYTES), None, lib)
-    assert out.status == "identical"
+    out = outcome(b"/n/x.png", fp(LIB_BYTES), lib)
+    assert out.status is Status.IDENTICAL
     assert [(m.path, m.tier) for m in out.matches] == [
         (b"/lib/orig.png", Tier.IDENTICAL),
         (b"/lib/copy.jpg", Tier.SAME),
@@ -211,7 +218,7 @@ def test_removed_library_entry_no_longer_matches() -> None:
     lib.add(b"/lib/orig.png", LIB)
     lib.remove(b"/lib/orig.png")
     assert len(lib) == 0
-    assert outcome(b"/n/x.jpg", fp(SAME["webp"]), None, lib).status == "missing"
+    assert outcome(b"/n/x.jpg", fp(SAME["webp"]), lib).status is Status.MISSING
 
 
 def test_candidates_are_capped_for_shared_hashes() -> None:
@@ -276,9 +283,10 @@ def test_loaded_library_matches_like_an_added_one() -> None:
 
 
 def test_unreadable_needle_keeps_its_reason() -> None:
-    """A needle without a fingerprint is unreadable, with the error it had."""
-    out = outcome(b"/n/bad.jpg", None, "truncated: JPEG data is damaged", Library())
-    assert (out.status, out.error) == ("unreadable", "truncated: JPEG data is damaged")
+    """A needle without a fingerprint is unreadable, with the problem it had."""
+    problem = Problem("truncated", "JPEG data is damaged")
+    out = verdict(b"/n/bad.jpg", None, problem, [], Library())
+    assert (out.status, out.problem) == (Status.UNREADABLE, problem)
 
 
 def _render(width: int, grain_seed: int, shift: float = 0.0) -> np.ndarray:
@@ -322,9 +330,9 @@ def test_larger_needle_needs_the_check_and_smaller_does_not() -> None:
     assert not needs_pixel_check(fp(SAME["reencoded-q50"]), lib)
     library = Library()
     library.add(b"/lib/a.png", lib)
-    assert outcome(b"/n/big.jpg", fp(big), None, library).status == "missing"  # unconfirmed
-    passed = outcome(b"/n/big.jpg", fp(big), None, library, checks={(b"/n/big.jpg", b"/lib/a.png"): True})
-    assert passed.status == "same"
+    assert outcome(b"/n/big.jpg", fp(big), library).status is Status.MISSING  # unconfirmed
+    passed = outcome(b"/n/big.jpg", fp(big), library, checks={(b"/n/big.jpg", b"/lib/a.png"): True})
+    assert passed.status is Status.SAME
 
 
 def test_library_compacts_dead_slots() -> None:
@@ -340,7 +348,7 @@ def test_library_compacts_dead_slots() -> None:
             lib.remove(f"/lib/{cycle}/{i}.png".encode())
     assert len(lib) == 1
     assert len(lib.paths) <= 2048
-    assert outcome(b"/n/x.jpg", fp(SAME["reencoded-q50"]), None, lib).matches[0].path == b"/lib/keep.webp"
+    assert outcome(b"/n/x.jpg", fp(SAME["reencoded-q50"]), lib).matches[0].path == b"/lib/keep.webp"
 
 
 def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:

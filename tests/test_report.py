@@ -11,23 +11,23 @@ import pytest
 
 from hashwatchd import publish, report
 from hashwatchd.errors import PublishError
-from hashwatchd.matching import Outcome
-from hashwatchd.model import Match, Tier
+from hashwatchd.model import Match, Outcome, Problem, Status, Tier
+from hashwatchd.report import State
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 LIB = Match(b"/lib/a.png", Tier.SAME, 1)
 
 
 def _doc(outcomes: list[Outcome], roots: list[bytes]) -> dict:
-    return report.build(outcomes, roots, (10, 1), state="done", now=NOW)
+    return report.build(outcomes, roots, (10, 1), state=State.DONE, now=NOW).to_json()
 
 
 def test_folders_are_keyed_by_path_relative_to_their_root() -> None:
     """2019/Misc and 2020/Misc are two folders; two roots with the same subfolder are two too."""
     outs = [
-        Outcome(b"/card/2019/Misc/a.jpg", "same", (LIB,)),
-        Outcome(b"/card/2020/Misc/a.jpg", "missing"),
-        Outcome(b"/usb/2019/Misc/a.jpg", "missing"),
+        Outcome(b"/card/2019/Misc/a.jpg", Status.SAME, (LIB,)),
+        Outcome(b"/card/2020/Misc/a.jpg", Status.MISSING),
+        Outcome(b"/usb/2019/Misc/a.jpg", Status.MISSING),
     ]
     doc = _doc(outs, [b"/card", b"/usb"])
     assert [(f["root"], f["path"], f["status"]) for f in doc["folders"]] == [
@@ -40,13 +40,13 @@ def test_folders_are_keyed_by_path_relative_to_their_root() -> None:
 def test_folder_counts_and_statuses() -> None:
     """Counts per tier, imported = identical + same, and the four folder statuses."""
     outs = [
-        Outcome(b"/n/mixed/1.jpg", "identical", (LIB,)),
-        Outcome(b"/n/mixed/2.jpg", "same", (LIB,)),
-        Outcome(b"/n/mixed/3.jpg", "edited", (LIB,)),
-        Outcome(b"/n/mixed/4.jpg", "missing"),
-        Outcome(b"/n/mixed/5.jpg", "unreadable", error="truncated: JPEG data is damaged"),
-        Outcome(b"/n/bad/1.jpg", "unreadable", error="empty: the file is empty"),
-        Outcome(b"/n/1.jpg", "same", (LIB,)),
+        Outcome(b"/n/mixed/1.jpg", Status.IDENTICAL, (LIB,)),
+        Outcome(b"/n/mixed/2.jpg", Status.SAME, (LIB,)),
+        Outcome(b"/n/mixed/3.jpg", Status.EDITED, (LIB,)),
+        Outcome(b"/n/mixed/4.jpg", Status.MISSING),
+        Outcome(b"/n/mixed/5.jpg", Status.UNREADABLE, problem=Problem("truncated", "JPEG data is damaged")),
+        Outcome(b"/n/bad/1.jpg", Status.UNREADABLE, problem=Problem("empty", "the file is empty")),
+        Outcome(b"/n/1.jpg", Status.SAME, (LIB,)),
     ]
     doc = _doc(outs, [b"/n"])
     by_path = {f["path"]: f for f in doc["folders"]}
@@ -72,7 +72,7 @@ def test_folder_counts_and_statuses() -> None:
 def test_non_utf8_paths_round_trip_through_json(tmp_path: Path) -> None:
     """A path with byte 0xff survives JSON as a surrogate escape: os.fsencode gives the bytes back."""
     raw = b"/n/d\xff/x\xfe.jpg"
-    doc = _doc([Outcome(raw, "missing")], [b"/n"])
+    doc = _doc([Outcome(raw, Status.MISSING)], [b"/n"])
     publish.write_json(tmp_path / "status.json", doc)
     back = json.loads((tmp_path / "status.json").read_bytes())
     assert os.fsencode(back["folders"][0]["missing_paths"][0]) == raw

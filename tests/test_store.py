@@ -11,12 +11,12 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from tests_helper import FP, STAT
+from helpers import FP, STAT
 
-from hashwatchd import store
+from hashwatchd import records, store
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
-from hashwatchd.matching import FP_DTYPE, Library
-from hashwatchd.model import Entry, Role
+from hashwatchd.matching import Library
+from hashwatchd.model import Entry, Problem, Role
 
 
 def test_round_trip_of_long_and_non_utf8_paths(tmp_path: Path) -> None:
@@ -24,13 +24,13 @@ def test_round_trip_of_long_and_non_utf8_paths(tmp_path: Path) -> None:
     paths = [b"/p/" + b"x" * 4000 + b".jpg", b"/p/caf\xe9\n\\.jpg", b"/p/plain.jpg"]
     with store.Store.open(tmp_path) as st:
         st.write(put=[Entry(p, Role.NEEDLE, STAT, FP) for p in paths])
-        st.write(put=[Entry(b"/lib/bad.jpg", Role.HAYSTACK, STAT, None, "corrupt: caf\udce9")])
+        st.write(put=[Entry(b"/lib/bad.jpg", Role.HAYSTACK, STAT, None, Problem("corrupt", "caf\udce9"))])
     with store.Store.open(tmp_path, write=False) as st:
         got = {e.path: e for e in st.entries(Role.NEEDLE)}
         assert set(got) == set(paths)
         assert all(e.fingerprint == FP and e.stat == STAT for e in got.values())
         [bad] = st.entries(Role.HAYSTACK)
-        assert (bad.fingerprint, bad.error) == (None, "corrupt: caf\udce9")
+        assert (bad.fingerprint, bad.problem) == (None, Problem("corrupt", "caf\udce9"))
         assert st.get(Role.NEEDLE, paths[1]) == got[paths[1]]
         assert st.get(Role.HAYSTACK, paths[1]) is None
 
@@ -38,7 +38,7 @@ def test_round_trip_of_long_and_non_utf8_paths(tmp_path: Path) -> None:
 def test_entry_is_small(tmp_path: Path) -> None:
     """An entry costs at most 512 bytes besides its path."""
     entry = Entry(b"/p.jpg", Role.NEEDLE, STAT, FP)
-    assert len(store._encode(entry)) - len(entry.path) <= 512
+    assert len(records.encode(entry)) - len(entry.path) <= 512
 
 
 def test_second_writer_is_refused_naming_the_first(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_kill_during_writes_leaves_whole_batches(tmp_path: Path) -> None:
             from pathlib import Path
             from hashwatchd.store import Store
             from hashwatchd.model import Entry, Role
-            from tests_helper import FP, STAT
+            from helpers import FP, STAT
             st = Store.open(Path({str(tmp_path)!r}))
             n = 0
             while True:
@@ -179,16 +179,15 @@ def test_index_files_are_private(tmp_path: Path) -> None:
 
 def test_table_gives_columns_matching_the_entries(tmp_path: Path) -> None:
     """table() returns every stat, the unreadable paths and records that decode to the same fingerprints."""
-    assert FP_DTYPE.itemsize == store._FP.size
     with store.Store.open(tmp_path) as st:
         st.write(
             put=[
                 Entry(b"/l/a.jpg", Role.HAYSTACK, STAT, FP),
-                Entry(b"/l/bad.jpg", Role.HAYSTACK, STAT, None, "corrupt: x"),
+                Entry(b"/l/bad.jpg", Role.HAYSTACK, STAT, None, Problem("corrupt", "x")),
             ]
         )
         table = st.table(Role.HAYSTACK)
-        assert table.stats == {b"/l/a.jpg": store.pack_stat(*STAT), b"/l/bad.jpg": store.pack_stat(*STAT)}
+        assert table.stats == {b"/l/a.jpg": records.pack_stat(*STAT), b"/l/bad.jpg": records.pack_stat(*STAT)}
         assert (table.fp_paths, table.unreadable) == ([b"/l/a.jpg"], [b"/l/bad.jpg"])
         lib = Library()
         lib.load(table.fp_paths, table.keys, table.records)

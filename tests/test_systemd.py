@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import encode, photo, write
+from helpers import encode, photo, write
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 

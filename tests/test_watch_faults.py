@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, encode, photo, write
+from helpers import Daemon, encode, photo, write
 
 JPEG = [encode(photo(seed, 160, 120), ".jpg") for seed in range(3)]
 

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import cv2
-from conftest import encode, photo, write
+from helpers import encode, photo, write
 
-from hashwatchd import indexer, store
+from hashwatchd import store
+from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.model import Role
 from hashwatchd.workers import Pool
@@ -27,8 +28,7 @@ def test_every_path_gets_one_result(tmp_path: Path) -> None:
         results = {r.path: r for r in pool.map(paths)}
     assert set(results) == set(paths)
     assert all(results[p].fingerprint is not None for p in paths[:6])
-    assert (results[paths[6]].error or "").startswith("not-an-image")
-    assert (results[paths[7]].error or "").startswith("vanished")
+    assert [results[p].problem.code for p in paths[6:]] == ["not-an-image", "vanished"]  # type: ignore[union-attr]
 
 
 def test_worker_killed_while_idle_is_replaced_silently(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_worker_killed_while_idle_is_replaced_silently(tmp_path: Path) -> None:
             w.process.kill()
             w.process.join()
         again = list(pool.map([path, path]))
-    assert [r.error for r in again] == [None, None]
+    assert [r.problem for r in again] == [None, None]
 
 
 def test_stuck_decode_times_out_and_the_pool_goes_on(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_stuck_decode_times_out_and_the_pool_goes_on(tmp_path: Path) -> None:
     write(tmp_path / "big.png", encode(big, ".png"))
     with Pool(1, DEFAULT_MAX_PIXELS, timeout=0.01) as pool:
         [result] = pool.map([os.fsencode(tmp_path / "big.png")])
-        assert (result.error or "").startswith("decoder-timeout")
+        assert result.problem is not None and result.problem.code == "decoder-timeout"
         assert pool._workers[0].process.is_alive()
 
 
@@ -77,6 +77,8 @@ def test_file_vanishing_after_listing_leaves_no_entry(tmp_path: Path) -> None:
     """A file listed, then deleted before it is read, leaves no stale entry in the index."""
     write(tmp_path / "lib/a.jpg", encode(photo(1, 160, 120), ".jpg"))
     with store.Store.open(tmp_path / "s") as st, Pool(1, DEFAULT_MAX_PIXELS) as pool:
-        stats = indexer.sync(st, _DeleteFirst(pool), Role.HAYSTACK, [os.fsencode(tmp_path / "lib")])  # type: ignore[arg-type]
-        assert stats.hashed == 1
+        engine = Engine(st, _DeleteFirst(pool))  # type: ignore[arg-type]
+        engine.set_roots({os.fsencode(tmp_path / "lib"): Role.HAYSTACK})
+        engine.sync()
+        assert engine.counters.hashed == 1
         assert list(st.entries(Role.HAYSTACK)) == []

@@ -1,0 +1,476 @@
+"""The engine: the index, the library and the needles in memory, and every use case on them.
+
+`scan`, `run`, `query` and `matches` all go through here, so that a one-shot scan and the
+daemon cannot drift apart: one walk-and-diff (`survey`), one way to hash and record files
+(`index`), one way to change the index (`apply`), one judge pipeline (`refresh`, `query`).
+
+Work is incremental: `apply` records a change and marks the needles it can affect (a needle
+that changed; the needles that matched a library file that changed or went; the needles near
+a new library picture), and `refresh` judges just those, returning the needles whose outcome
+changed. A scan applies everything, then refreshes once; the daemon refreshes after each batch.
+
+A file belongs to the innermost root that holds it: with a needle folder inside the library
+(`--haystack ~/Pictures --needles ~/Pictures/Imports`), a file there is a needle only, never
+its own library copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hashwatchd import files, paths, reconcile
+from hashwatchd.errors import StoreWriteError
+from hashwatchd.matching import DEFAULT_POLICY, Library, Policy, pixel_checks_needed, verdict
+from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Match, Outcome, Problem, Role
+from hashwatchd.pathmap import PathMap
+from hashwatchd.reconcile import Diff
+from hashwatchd.records import pack_stat
+from hashwatchd.store import Store
+from hashwatchd.workers import Hashed, Pool
+
+log = logging.getLogger(__name__)
+
+#: Entries written to the index per transaction while hashing.
+BATCH = 256
+#: Walked files compared with the index per bulk lookup: the first changed file of a cold scan
+#: starts the decoders after at most this many.
+_COMPARE_BATCH = 1024
+#: Needles judged between two heartbeats.
+_JUDGE_BATCH = 1024
+#: How often a scan hashes again a file that changed or vanished while it was read.
+_RETRIES = 2
+
+NOT_REGULAR = Problem("not-a-regular-file", "a FIFO, socket or device")
+
+Progress = Callable[[int, int], None]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class Indexed:
+    """What one `index` call did."""
+
+    hashed: int = 0
+    retry: list[bytes] = field(default_factory=list)  # vanished or changed while being read: look again
+    unfinished: list[Found] = field(default_factory=list)  # not hashed: a stop was asked
+
+
+@dataclass
+class Counters:
+    """Work done since the engine was made, for a scan's summary."""
+
+    hashed: int = 0
+    checked: int = 0  # matches confirmed at full resolution
+
+
+class Engine:
+    """One index and the matching state built from it.
+
+    `store` may be read-only (`matches`, `query` beside a running daemon): then nothing is
+    written, not even the cache of full-resolution checks. `keep_unsaved`: a failed write (disk
+    full) is kept in memory and retried by `retry_unsaved` (the daemon) instead of raised (a
+    scan stops). `heartbeat` is called from every loop that may run long (systemd's watchdog).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        pool: Pool,
+        *,
+        excludes: Sequence[str] = (),
+        follow_symlinks: bool = False,
+        policy: Policy = DEFAULT_POLICY,
+        keep_unsaved: bool = False,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self.store, self.pool, self.policy = store, pool, policy
+        self.excludes = tuple(excludes)
+        self.follow_symlinks = follow_symlinks
+        self.keep_unsaved = keep_unsaved
+        self._beat = heartbeat or (lambda: None)
+        self.roots: dict[bytes, Role] = {}
+        self.known: dict[Role, PathMap] = {r: PathMap() for r in Role}
+        self.bad: dict[Role, set[bytes]] = {r: set() for r in Role}
+        self.library = Library()
+        self.needles = Library()  # the needles' fingerprints, for the reverse search
+        self.needle_fp: dict[bytes, tuple[Fingerprint | None, Problem | None]] = {}
+        self.outcomes: dict[bytes, Outcome] = {}
+        self.matched_by: dict[bytes, set[bytes]] = {}
+        self.counters = Counters()
+        self.version = 0  # changes with every change applied to the index
+        self._due: set[bytes] = set()
+        self._new_library: list[Fingerprint] = []
+        self._changed: set[bytes] = set()
+        self._unsaved: list[tuple[list[Entry], list[tuple[Role, bytes]]]] = []
+
+    # -- roots ----------------------------------------------------------------------------
+
+    def set_roots(self, roots: Mapping[bytes, Role]) -> None:
+        """The concrete root directories (a glob is expanded by the caller) and their roles."""
+        self.roots = dict(roots)
+
+    def root_of(self, path: bytes) -> bytes | None:
+        """The innermost root `path` lies strictly below."""
+        return paths.root_of(path, self.roots)
+
+    def role_of(self, path: bytes) -> Role | None:
+        root = self.root_of(path)
+        return None if root is None else self.roots[root]
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the index into memory; every needle is due to be judged."""
+        self.load_library()
+        for e in self.store.entries(Role.NEEDLE):
+            self._remember(e)
+        self._due.update(self.needle_fp)
+
+    def load_library(self) -> None:
+        """Read the library into memory as columns: a million Entry and Fingerprint objects
+        would cost gigabytes. Enough for `query`."""
+        table = self.store.table(Role.HAYSTACK)
+        self.known[Role.HAYSTACK] = table.stats
+        self.bad[Role.HAYSTACK] = set(table.unreadable)
+        self.library.load(table.fp_paths, table.keys, table.records)
+
+    def prune(self, patterns: Mapping[Role, Sequence[bytes]]) -> None:
+        """Drop entries under no configured root pattern of their role: a library that is no
+        longer configured must not keep matching. Entries under configured roots that are
+        offline stay."""
+        for role in Role:
+            mine = patterns.get(role, ())
+            plain = tuple(paths.prefix(p) for p in mine if not paths.is_glob(p))
+            globs = [p for p in mine if paths.is_glob(p)]
+            stale = [
+                p
+                for p in self.known[role]
+                if not p.startswith(plain) and (not globs or paths.pattern_of(p, globs) is None)
+            ]
+            if stale:
+                log.info("dropping %d %s entries outside the configured roots", len(stale), role.value)
+                self.apply(role, [], stale)
+
+    # -- the disk -----------------------------------------------------------------------------
+
+    def survey(self, top: bytes) -> Diff:
+        """Walk `top` (a root or a directory below one) and diff it with the index: the files to
+        hash and the indexed paths that are gone. Changes nothing."""
+        root = top if top in self.roots else self.root_of(top)
+        if root is None or (top != root and paths.hidden_below(top, root)):
+            return Diff()
+        role = self.roots[root]
+        known = self.known[role]
+        nested = [r for r in self.roots if paths.below(r, top)]
+        diff = Diff()
+        on_disk: set[bytes] = set()
+        walked: list[Found] = []
+
+        def compare() -> None:
+            diff.stale.extend(reconcile.stale(walked, known.get_many([f.path for f in walked])))
+            if diff.stale:
+                self.pool.start()  # the decoders load while the walk goes on
+            walked.clear()
+            self._beat()
+
+        for found in files.walk(top, self.excludes, follow_symlinks=self.follow_symlinks, prune=nested):
+            on_disk.add(found.path)
+            walked.append(found)
+            if len(walked) == _COMPARE_BATCH:
+                compare()
+        compare()
+        diff.found = len(on_disk)
+        indexed = known.under(top)
+        mine = [r for r in nested if self.roots[r] is role]
+        if mine:  # those are surveyed on their own
+            indexed = [p for p in indexed if paths.root_of(p, mine) is None]
+        if top in known:  # was a file, is a directory now
+            indexed.append(top)
+        diff.gone = reconcile.gone(on_disk, indexed)
+        return diff
+
+    def index(
+        self, found: Sequence[Found], *, progress: Progress | None = None, stop: Callable[[], bool] = _never
+    ) -> Indexed:
+        """Hash `found` files in the decoder pool and record them; special files (FIFOs,
+        sockets, devices) are recorded with their problem and never reach a decoder.
+
+        Files that vanished or changed while being read are not recorded: the caller looks at
+        them again (`Indexed.retry`). `stop()` true ends the work after the file in hand.
+        """
+        by_path = {f.path: f for f in found}
+        self._record([self._entry(f, None, NOT_REGULAR) for f in found if not f.regular])
+        todo = [f.path for f in found if f.regular]
+        out = Indexed()
+        batch: list[Entry] = []
+        finished: set[bytes] = set()
+        for n, result in enumerate(self.pool.map(todo), 1):
+            finished.add(result.path)
+            self._beat()
+            if result.problem and result.problem.code in ("vanished", "changed"):
+                out.retry.append(result.path)
+            else:
+                batch.append(self._hashed(result, by_path[result.path]))
+            if len(batch) >= BATCH:
+                self._record(batch)
+                batch = []
+            if progress:
+                progress(n, len(todo))
+            if stop():
+                break
+        self._record(batch)
+        out.hashed = len(finished)
+        out.unfinished = [by_path[p] for p in todo if p not in finished]
+        self.counters.hashed += out.hashed
+        return out
+
+    def _entry(self, found: Found, fp: Fingerprint | None, problem: Problem | None) -> Entry:
+        role = self.role_of(found.path)
+        assert role is not None, found.path
+        return Entry(found.path, role, found.stat, fp, problem)
+
+    def _hashed(self, result: Hashed, found: Found) -> Entry:
+        entry = self._entry(found._replace(stat=result.stat or found.stat), result.fingerprint, result.problem)
+        log.debug("hashed %s %s", entry.role.value, os.fsdecode(entry.path))
+        if result.problem:
+            log.info("unreadable: %s: %s", os.fsdecode(result.path), result.problem)
+        return entry
+
+    def _record(self, entries: Sequence[Entry]) -> None:
+        for role in Role:
+            mine = [e for e in entries if e.role is role]
+            if mine:
+                self.apply(role, mine, [])
+
+    def vanish(self, path: bytes) -> None:
+        """`path` is gone from the disk: forget it, or everything under it if it was a directory."""
+        role = self.role_of(path)
+        if role is None:
+            return
+        known = self.known[role]
+        gone = [path] if path in known else known.under(path)
+        if gone:
+            self.apply(role, [], gone)
+
+    def sync(self, progress: Callable[[Role], Progress | None] | None = None) -> None:
+        """Bring the index of every root in line with the disk: what `scan` runs. The library
+        first, so that needles are judged against the library as it is now."""
+        for root in sorted(self.roots, key=lambda r: (self.roots[r] is Role.NEEDLE, r)):
+            role = self.roots[root]
+            diff = self.survey(root)
+            log.info(
+                "%s %s: %d files, %d to hash, %d gone",
+                role.value,
+                os.fsdecode(root),
+                diff.found,
+                len(diff.stale),
+                len(diff.gone),
+            )
+            self.apply(role, [], diff.gone)
+            todo = diff.stale
+            for _ in range(_RETRIES + 1):
+                retry = self.index(todo, progress=progress(role) if progress else None).retry
+                todo = self._restat(retry)
+                if not todo:
+                    break
+            for f in todo:
+                log.info("unreadable: %s: it kept changing while it was read", os.fsdecode(f.path))
+            self._record(
+                [self._entry(f, None, Problem("changed", "the file changed while it was being read")) for f in todo]
+            )
+
+    def _restat(self, retry: Iterable[bytes]) -> list[Found]:
+        """The files of `retry` as they are now; those that vanished are forgotten."""
+        out = []
+        for path in retry:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                st = None
+            if st is None or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                self.vanish(path)  # a symlink is followed by the walk, not here
+                continue
+            out.append(Found(path, FileStat.of(st), stat.S_ISREG(st.st_mode)))
+        return out
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def apply(self, role: Role, put: Sequence[Entry], delete: Sequence[bytes]) -> None:
+        """Write a change to the index, update memory, and mark the needles it can affect as
+        due for `refresh`."""
+        if not put and not delete:
+            return
+        self.version += 1
+        self._write(role, list(put), list(delete))
+        for path in delete:
+            if role is Role.HAYSTACK:
+                self._due |= self.matched_by.get(path, set())
+            self._forget(role, path)
+        for e in put:
+            if role is Role.HAYSTACK:
+                self._due |= self.matched_by.get(e.path, set())
+                if e.fingerprint is not None:
+                    self._new_library.append(e.fingerprint)
+            else:
+                self._due.add(e.path)
+            self._remember(e)
+
+    def _write(self, role: Role, put: list[Entry], delete: list[bytes]) -> None:
+        """Write a batch to the index; a failed commit (disk full) is kept to retry when
+        `keep_unsaved`: memory is updated anyway, the index is a cache of the disk."""
+        batch = (put, [(role, p) for p in delete])
+        if self._unsaved:
+            self._unsaved.append(batch)
+            return
+        try:
+            self.store.write(*batch)
+        except StoreWriteError as exc:
+            if not self.keep_unsaved:
+                raise
+            log.error("%s; the change is kept in memory and written when there is room", exc)
+            self._unsaved.append(batch)
+
+    @property
+    def unsaved(self) -> int:
+        """Index changes not yet written."""
+        return len(self._unsaved)
+
+    def retry_unsaved(self) -> None:
+        """Write the changes a full disk refused, oldest first, as far as they go now."""
+        while self._unsaved:
+            try:
+                self.store.write(*self._unsaved[0])
+            except StoreWriteError:
+                return
+            self._unsaved.pop(0)
+            if not self._unsaved:
+                log.warning("the index is written again; nothing was lost")
+
+    def _remember(self, e: Entry) -> None:
+        self.known[e.role][e.path] = pack_stat(*e.stat)
+        bad = self.bad[e.role]
+        if e.fingerprint is None:
+            bad.add(e.path)
+        else:
+            bad.discard(e.path)
+        side = self.library if e.role is Role.HAYSTACK else self.needles
+        if e.fingerprint is None:
+            side.remove(e.path)
+        else:
+            side.add(e.path, e.fingerprint)
+        if e.role is Role.NEEDLE:
+            self.needle_fp[e.path] = (e.fingerprint, e.problem)
+
+    def _forget(self, role: Role, path: bytes) -> None:
+        self.known[role].pop(path, None)
+        self.bad[role].discard(path)
+        if role is Role.HAYSTACK:
+            self.library.remove(path)
+        else:
+            self.needles.remove(path)
+            self.needle_fp.pop(path, None)
+            self._due.discard(path)
+            self._set_outcome(path, None)
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def refresh(self) -> set[bytes]:
+        """Judge the needles that changes made due; return the needles whose outcome changed
+        (judged differently, or gone)."""
+        if self._new_library:
+            near = self.needles.candidates_many(self._new_library, self.policy)
+            self._due.update(self.needles.paths[s] for slots in near for s in slots)
+            self._new_library.clear()
+        due = sorted(p for p in self._due if p in self.needle_fp)
+        self._due.clear()
+        for start in range(0, len(due), _JUDGE_BATCH):
+            chunk = due[start : start + _JUDGE_BATCH]
+            for out in self._judge([(p, *self.needle_fp[p]) for p in chunk]):
+                self._set_outcome(out.path, out)
+            self._beat()
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def query(self, files_: Sequence[bytes]) -> list[Outcome]:
+        """Judge files that need not be in the index, without recording them."""
+        results = {r.path: r for r in self.pool.map(files_)}
+        return self._judge([(p, results[p].fingerprint, results[p].problem) for p in files_])
+
+    def _judge(self, items: Sequence[tuple[bytes, Fingerprint | None, Problem | None]]) -> list[Outcome]:
+        """The judge pipeline: candidates and verification for all needles at once, then the
+        full-resolution checks their `same` matches need, then each needle's verdict."""
+        found = self.library.match_many([fp for _, fp, _ in items], self.policy)
+        checks = self._confirm([(p, fp, f) for (p, fp, _), f in zip(items, found, strict=True)])
+        return [
+            verdict(p, fp, problem, f, self.library, policy=self.policy, checks=checks)
+            for (p, fp, problem), f in zip(items, found, strict=True)
+        ]
+
+    def _confirm(
+        self, needles: Sequence[tuple[bytes, Fingerprint | None, Sequence[Match]]]
+    ) -> dict[tuple[bytes, bytes], bool]:
+        """Full-resolution checks for every (needle, library) pair that needs one, by path pair.
+        Results are cached in the index by the two files' content digests, so a pair of
+        contents is decoded once wherever the files are."""
+        wanted: dict[tuple[bytes, bytes], tuple[bytes, bytes, int]] = {}
+        for path, fp, found in needles:
+            for lp in pixel_checks_needed(fp, found, self.library, policy=self.policy):
+                lfp = self.library.fingerprint(lp)
+                assert fp is not None and lfp is not None
+                wanted[(path, lp)] = (fp.digest, lfp.digest, min(fp.width, fp.height, lfp.width, lfp.height))
+        cached = self.store.checks((n, h) for n, h, _ in wanted.values())
+        out: dict[tuple[bytes, bytes], bool] = {}
+        todo = []
+        for pair, (nd, hd, side) in wanted.items():
+            if (nd, hd) in cached:
+                out[pair] = cached[(nd, hd)]
+            else:
+                todo.append((pair, side))
+        if not todo:
+            return out
+        log.info("confirming %d matches at full resolution", len(todo))
+        self.counters.checked += len(todo)
+        fresh = []
+        for result in self.pool.check((n, lib, side) for (n, lib), side in todo):
+            pair = (result.needle, result.library)
+            self._beat()
+            if result.same is None:
+                log.info("cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.problem)
+                continue
+            out[pair] = result.same
+            fresh.append((*wanted[pair][:2], result.same))
+        if self.store.writable:
+            try:
+                self.store.put_checks(fresh)
+            except StoreWriteError as exc:  # only a cache: the checks are redone next time
+                log.warning("%s", exc)
+        return out
+
+    def _set_outcome(self, path: bytes, out: Outcome | None) -> None:
+        old = self.outcomes.pop(path, None)
+        if old is not None:
+            for m in old.matches:
+                self.matched_by.get(m.path, set()).discard(path)
+        if out is not None:
+            self.outcomes[path] = out
+            for m in out.matches:
+                self.matched_by.setdefault(m.path, set()).add(path)
+        if old != out:
+            self._changed.add(path)
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def sorted_outcomes(self) -> list[Outcome]:
+        """Every judged needle's outcome, by path."""
+        return [self.outcomes[p] for p in sorted(self.outcomes)]
+
+    def counts(self, role: Role) -> tuple[int, int]:
+        """(files, unreadable files) the index holds for `role`."""
+        return len(self.known[role]), len(self.bad[role])

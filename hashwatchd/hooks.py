@@ -1,0 +1,81 @@
+"""`on_folder_complete`: a command run when a needle folder's analysis completes.
+
+A folder is *busy* once a file in it waits to be hashed while the daemon is watching (not for
+every folder of the start-up backlog), and the hook runs when a published report shows it
+complete. No shell ever sees a path: the command is a list of words, and the folder reaches it
+only through environment variables. A hook that fails is logged; one that hangs is killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+
+from hashwatchd.report import FolderKey, FolderReport, Report
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 60.0
+
+
+class Hooks:
+    """Runs the configured command for each busy folder that completes, and reaps it."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = tuple(argv)
+        self._busy: set[FolderKey] = set()
+        self._running: list[tuple[subprocess.Popen[bytes], float]] = []
+
+    def busy(self, key: FolderKey) -> None:
+        """A file of this folder waits: run the hook when the folder is complete again."""
+        self._busy.add(key)
+
+    def fire(self, doc: Report) -> None:
+        """Run the hook for each busy folder that `doc` shows complete."""
+        for folder in doc.folders:
+            key = (folder.root, folder.path)
+            if key in self._busy and folder.complete:
+                self._busy.discard(key)
+                self._run(folder)
+
+    def _run(self, folder: FolderReport) -> None:
+        if not self.argv:
+            return
+        env = dict(os.environ)
+        env.update(
+            {
+                "HASHWATCHD_ROOT": os.fsdecode(folder.root),
+                "HASHWATCHD_FOLDER": os.fsdecode(folder.path),
+                "HASHWATCHD_PATH": os.fsdecode(folder.directory),
+                "HASHWATCHD_STATUS": folder.status.value,
+                "HASHWATCHD_IMAGES": str(folder.images),
+                "HASHWATCHD_IMPORTED": str(folder.imported),
+                **{f"HASHWATCHD_{status.name}": str(n) for status, n in folder.counts.items()},
+            }
+        )
+        try:
+            proc = subprocess.Popen(
+                list(self.argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True
+            )
+        except OSError as exc:
+            log.error("on_folder_complete: cannot run %s: %s", self.argv[0], exc.strerror)
+            return
+        self._running.append((proc, time.monotonic() + TIMEOUT))
+
+    def reap(self, *, wait: bool = False) -> None:
+        """Collect finished hooks, log failures, kill those past their time (all of them when `wait`)."""
+        keep = []
+        for proc, deadline in self._running:
+            code = proc.poll()
+            if code is None and (wait or time.monotonic() > deadline):
+                proc.kill()
+                code = proc.wait()
+                log.error("on_folder_complete: %s killed after %g s", proc.args, TIMEOUT)
+            if code is None:
+                keep.append((proc, deadline))
+            elif code != 0:
+                log.error("on_folder_complete: %s exited with %d", proc.args, code)
+        self._running = keep

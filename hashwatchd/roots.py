@@ -1,0 +1,126 @@
+"""The daemon's roots: which configured directories exist now, and which are watched.
+
+A root pattern may be a glob (`/media/*/*/DCIM`) that expands to several directories as cards
+come and go. A root that vanishes or changes device goes *offline*: it is no longer watched,
+but nothing is deleted because of it, and its folders stay in the report with
+`"online": false` (a pulled card or a dropped share must not look like deleted photos). A root
+that appears, or comes back, goes online and is watched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hashwatchd import files, paths
+from hashwatchd.model import Role
+from hashwatchd.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Root:
+    """A concrete root directory (a glob pattern may expand to several)."""
+
+    path: bytes
+    role: Role
+    pattern: bytes
+    dev: int = 0
+    online: bool = False
+    mode: str = ""  # how it is watched: inotify or poll
+
+
+@dataclass(frozen=True)
+class Change:
+    """A root came online, went offline, or left the configuration (`kind`)."""
+
+    kind: str  # "online", "offline" or "dropped"
+    root: Root
+    why: str = ""
+
+
+class RootSet:
+    """Every root the configuration names, online or not, and their watches."""
+
+    def __init__(self, watcher: Watcher, watch_mode: Callable[[bytes], str]) -> None:
+        self._watcher = watcher
+        self._watch_mode = watch_mode
+        self.roots: dict[bytes, Root] = {}
+        self.version = 0  # changes whenever a root comes, goes or is dropped
+
+    def check(self, patterns: Sequence[tuple[Role, bytes]], *, initial: bool = False) -> list[Change]:
+        """Bring roots online as they appear, take them offline as they vanish (never delete),
+        drop those no pattern names any more; return what changed."""
+        wanted: dict[bytes, tuple[Role, bytes]] = {}
+        for role, pattern in patterns:
+            expanded = files.expand_roots([pattern])
+            if not expanded and initial:
+                log.warning(
+                    "%s root %s does not exist (yet); it is picked up when it appears", role.value, os.fsdecode(pattern)
+                )
+            for path in expanded:
+                wanted.setdefault(path, (role, pattern))
+        changes = []
+        for path, root in list(self.roots.items()):
+            if path not in wanted and (root.role, root.pattern) not in patterns:
+                self._watcher.unwatch(path)
+                del self.roots[path]
+                changes.append(Change("dropped", root))
+                log.info("%s root %s removed from the configuration", root.role.value, os.fsdecode(path))
+            elif root.online and not self._present(root):
+                changes.append(self.take_offline(root, "it vanished or its device changed"))
+        for path, (role, pattern) in wanted.items():
+            root = self.roots.setdefault(path, Root(path, role, pattern))
+            if not root.online and self._present(root, adopt=True):
+                root.mode = self._watcher.watch(root.path, self._watch_mode(root.pattern))
+                root.online = True
+                log.info("%s root %s online (%s)", root.role.value, os.fsdecode(root.path), root.mode)
+                changes.append(Change("online", root))
+        self.version += bool(changes)
+        return changes
+
+    def take_offline(self, root: Root, why: str) -> Change:
+        """Stop watching `root`; its entries stay."""
+        log.warning("%s root %s is offline (%s); its entries are kept", root.role.value, os.fsdecode(root.path), why)
+        self._watcher.unwatch(root.path)
+        root.online = False
+        self.version += 1
+        return Change("offline", root, why)
+
+    def present(self, root: Root) -> bool:
+        """Whether `root` is there, on the device it was found on."""
+        return self._present(root)
+
+    def _present(self, root: Root, *, adopt: bool = False) -> bool:
+        try:
+            st = os.stat(root.path)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        if adopt:
+            root.dev = st.st_dev
+        return st.st_dev == root.dev
+
+    def of(self, path: bytes) -> Root | None:
+        """The innermost online root `path` lies below."""
+        best = paths.root_of(path, [p for p, r in self.roots.items() if r.online])
+        return None if best is None else self.roots[best]
+
+    def online(self) -> list[Root]:
+        return [r for r in self.roots.values() if r.online]
+
+    def of_role(self, role: Role) -> list[bytes]:
+        """The paths of every root of `role`, online or not."""
+        return [p for p, r in self.roots.items() if r.role is role]
+
+    def offline(self) -> set[bytes]:
+        return {p for p, r in self.roots.items() if not r.online}
+
+    def roles(self) -> dict[bytes, Role]:
+        """Every root's role: what the engine needs to place a file."""
+        return {p: r.role for p, r in self.roots.items()}

@@ -1,0 +1,168 @@
+"""What the tests share: photo-like pictures made here (encoded with OpenCV and Pillow), files
+written the way a copy writes them, the command run as a user runs it, and a running daemon
+observed through its status file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from hashwatchd.model import FileStat, Fingerprint
+
+
+def photo(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
+    """A BGR picture with structure at several scales, like a photo and unlike a test pattern."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((height, width, 3), np.float32)
+    for scale, weight in ((4, 1.0), (16, 0.5), (64, 0.25)):
+        noise = rng.random((max(2, height // scale), max(2, width // scale), 3)).astype(np.float32)
+        out += weight * cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    out -= out.min()
+    out *= 255.0 / out.max()
+    for _ in range(6):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.circle(out, centre, int(rng.integers(height // 20, height // 5)), colour, -1)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def encode(img: np.ndarray, ext: str = ".jpg", *params: int) -> bytes:
+    ok, buf = cv2.imencode(ext, img, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def pillow_bytes(img: np.ndarray, fmt: str, **kwargs: object) -> bytes:
+    """Encode a BGR (or gray) array with Pillow; kwargs go to Image.save (exif=, mode...)."""
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def exif_rotated_jpeg(img: np.ndarray, orientation: int = 6) -> bytes:
+    """Stored rotated 90 degrees counter-clockwise, with the tag that turns it upright."""
+    stored = cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return pillow_bytes(stored, "JPEG", exif=exif, quality=92)
+
+
+def write(path: Path | bytes, data: bytes) -> None:
+    path = os.fsencode(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def run_cli(
+    *args: str | os.PathLike[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m hashwatchd` as a user would, in a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "hashwatchd", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+class Daemon:
+    """A running `hashwatchd run` and the status file it keeps, observed as a poller would."""
+
+    def __init__(self, base: Path, config: Path, report: Path | None = None) -> None:
+        self.base = base
+        self.config = config
+        self.report = report or base / "state/status.json"
+        self.log = base / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self, *, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None, settle: str = "0.5") -> None:
+        """Start the daemon (under `prefix`, e.g. unshare) without waiting for it."""
+        args = [
+            "--config",
+            str(self.config),
+            "--state-dir",
+            str(self.base / "state"),
+            "--settle",
+            settle,
+            "--workers",
+            "2",
+            "-vv",
+        ]
+        if self.report != self.base / "state/status.json":
+            args += ["--report", str(self.report)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "hashwatchd", "run", *args],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=env,
+            )
+
+    def start(self, **kwargs: Any) -> None:
+        """Launch and wait until this process has hashed its start-up backlog: its log line, because a
+        status file left by an earlier run says "watching" too (and a signal sent before the new
+        process installs its handlers would kill it)."""
+        before = self.watching_lines()
+        self.launch(**kwargs)
+        self.wait(lambda d: d["state"] == "watching" and self.watching_lines() > before, timeout=60)
+
+    def watching_lines(self) -> int:
+        if not self.log.exists():
+            return 0
+        return self.log.read_text(errors="replace").count("index up to date; watching")
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.report.read_bytes())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        """Poll the status file until `check` holds; fail with the last status and the log."""
+        deadline = time.monotonic() + timeout
+        doc = None
+        while time.monotonic() < deadline:
+            doc = self.status()
+            if doc is not None and check(doc):
+                return doc
+            assert self.proc is None or self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(
+            f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n" + self.log.read_text()[-3000:]
+        )
+
+    def folder(self, doc: dict[str, Any], path: str) -> dict[str, Any] | None:
+        return next((f for f in doc["folders"] if f["path"] == path), None)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=15)
+        self.proc = None
+        return code
+
+    def hashed_count(self, name: str) -> int:
+        return sum(
+            1 for line in self.log.read_text(errors="replace").splitlines() if "hashed" in line and line.endswith(name)
+        )
+
+
+#: A fingerprint and a stat for store tests (also imported by the store tests' helper processes).
+FP = Fingerprint(0x0123456789ABCDEF, 2**64 - 1, bytes(range(256)), bytes(128), 4032, 3024, b"\x01" * 16)
+STAT = FileStat(1234, 1_700_000_000_123_456_789, 42, 2049)
