@@ -2,7 +2,7 @@
 
 This module imports nothing at the top: decoder processes are started with `spawn`, which
 re-imports the parent's main script in each of them, and importing the command line (NumPy,
-LMDB, YAML, the matcher) there cost every decoder a quarter of a second before its first picture.
+LMDB, YAML, the matcher) there delayed every decoder's first picture noticeably.
 """
 
 import sys

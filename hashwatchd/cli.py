@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class _Version(argparse.Action):
-    """--version, looked up only when asked: importlib.metadata costs every start ~16 ms."""
+    """--version, looked up only when asked: importing importlib.metadata slows every start."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         from hashwatchd import __version__  # noqa: PLC0415

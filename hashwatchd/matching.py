@@ -457,8 +457,8 @@ class Library:
 
     def _same_bytes(self, digests: np.ndarray) -> list[np.ndarray]:
         """Live slots whose digest prefix equals each query's, in slot order. A few queries
-        compare against the column; many sort it once (a sort of a million costs ~60 ms, as
-        much as a hundred comparisons)."""
+        compare against the column; many sort it once (a sort of the column costs about as much as
+        a hundred comparisons with it)."""
         if len(digests) < 100:
             return [np.flatnonzero((self._digest == d) & self._alive) for d in digests]
         order = np.argsort(self._digest, kind="stable")
@@ -489,8 +489,8 @@ class Library:
 
     def _verify(self, fps: Sequence[Fingerprint], slots: Sequence[list[int]], policy: Policy) -> list[list[Match]]:
         """The matches among each needle's candidate slots. Gates that every tier but
-        `identical` needs are tested for all pairs at once, so that the per-pair rules (~0.1 ms
-        a pair in small NumPy calls) run only for the few pairs that pass them."""
+        `identical` needs are tested for all pairs at once, so that the per-pair rules (many small
+        NumPy calls a pair) run only for the few pairs that pass them."""
         flat = [s for candidates in slots for s in candidates]
         if not flat:
             return [[] for _ in fps]

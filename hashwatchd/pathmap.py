@@ -6,7 +6,7 @@ The daemon keeps the stat of every library file, to compare with the disk. As a 
 at 10^6 paths that is 40 MB of hash table and 65 MB of value objects. Here the values share one
 buffer and a path is found through its hash in a sorted array (12 bytes a path); what changes
 after construction goes to a small dict on top, so building is one pass and updates stay cheap.
-Lookups cost ~1 us instead of a dict's 0.05; `get_many` does a rescan's worth in bulk.
+A lookup costs more than a dict's; `get_many` does a rescan's worth in bulk.
 """
 
 from __future__ import annotations

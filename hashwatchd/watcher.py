@@ -50,8 +50,6 @@ NETWORK_FS = frozenset(
     }
 )
 
-MODES = ("auto", "inotify", "poll")
-
 
 @dataclass(frozen=True, slots=True)
 class Hint:

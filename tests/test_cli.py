@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from helpers import encode, photo, run_cli, write
 
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
+
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -70,6 +70,7 @@ def test_report_mode_is_checked_octal() -> None:
         assert err.value.key == "report_mode"
 
 
+@pytest.mark.e2e
 def test_nothing_is_written_inside_a_photo_tree(tmp_path: Path) -> None:
     """A state directory or report inside a watched tree is refused with exit 2, naming the key."""
     (tmp_path / "lib").mkdir()

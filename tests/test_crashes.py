@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import Daemon, encode, photo, run_cli, write
 
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
+
 PICS = [encode(photo(seed, 96, 72), ".jpg") for seed in range(8)]
 
 

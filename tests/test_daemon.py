@@ -15,6 +15,8 @@ import cv2
 import pytest
 from helpers import Daemon, encode, photo, write
 
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
+
 SETTLE = "0.5"
 WAIT = 20.0
 
@@ -204,5 +206,28 @@ def test_folder_complete_hook_runs_without_a_shell(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert out.read_text() == "$(touch pwned) partial 1\n"
         assert not (tmp_path / "pwned").exists()
+    finally:
+        assert d.stop() == 0
+
+
+def test_needle_folder_inside_the_library_is_never_its_own_copy(tmp_path: Path) -> None:
+    """With the needle root inside the library root, a photo copied there is a needle only: it
+    is missing until the library elsewhere holds it, never 'identical' to itself."""
+    write(tmp_path / "Pictures/2020/0.png", encode(PICS[0], ".png"))
+    (tmp_path / "Pictures/Imports").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"haystack: [{tmp_path / 'Pictures'}]\nneedles: [{tmp_path / 'Pictures/Imports'}]\nreport_interval: 0.2\n"
+    )
+    d = Daemon(tmp_path, cfg)
+    d.start()
+    try:
+        _dump(tmp_path / "stage/card", {"a.jpg": 0, "new.jpg": 6})
+        os.rename(tmp_path / "stage/card", tmp_path / "Pictures/Imports/card")
+        doc = d.wait(lambda doc: (f := d.folder(doc, "card")) is not None and f["images"] == 2 and f["complete"])
+        f = d.folder(doc, "card")
+        assert f is not None
+        assert (f["status"], f["missing_paths"]) == ("partial", [str(tmp_path / "Pictures/Imports/card/new.jpg")])
+        assert doc["haystack"]["images"] == 1
     finally:
         assert d.stop() == 0

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import encode, photo, write
 
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
+
 SCRIPT = r"""
 set -e
 mount -t tmpfs -o size=2m tmpfs "$STATE"

@@ -10,7 +10,10 @@ import struct
 import time
 from pathlib import Path
 
+import pytest
 from helpers import Daemon, encode, photo, write
+
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
 
 GOOD = photo(1, 200, 150)
 

@@ -43,6 +43,7 @@ def test_units_verify_with_empty_stderr(unit: str, tmp_path: Path) -> None:
     assert (r.returncode, r.stderr) == (0, "")
 
 
+@pytest.mark.e2e
 def test_sd_notify_ready_status_watchdog_stopping(tmp_path: Path) -> None:
     """READY=1 after start, STATUS lines, WATCHDOG=1 pings, STOPPING=1 on SIGTERM, exit 0."""
     write(tmp_path / "lib/a.png", encode(photo(1, 120, 90), ".png"))

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import Daemon, encode, photo, write
 
+pytestmark = pytest.mark.e2e  # real hashwatchd processes
+
 JPEG = [encode(photo(seed, 160, 120), ".jpg") for seed in range(3)]
 
 

@@ -1,0 +1,99 @@
+"""Every command in-process (`cli.main(argv)` with captured output): one settings resolution
+and one rule for where a file belongs, whatever the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import encode, photo, write
+
+from hashwatchd import cli
+
+PICS = [photo(seed, 240, 180) for seed in range(4)]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _config(tmp_path: Path, text: str) -> None:
+    """The default config file, which every command reads when no --config is given."""
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(text)
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Path:
+    """A library, a card, and a config file that puts the index and the status file elsewhere."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/new.jpg", encode(PICS[1], ".jpg"))
+    _config(
+        tmp_path,
+        f"haystack: {tmp_path / 'lib'}\nneedles: {tmp_path / 'card'}\n"
+        f"state_dir: {tmp_path / 'index-here'}\nreport: {tmp_path / 'out/status.json'}\nworkers: 1\n",
+    )
+    return tmp_path
+
+
+def test_matches_status_and_query_read_the_config_file(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With state_dir and report set in the config file, the commands after scan find them."""
+    code, _, err = _run(capsys, "scan")
+    assert code == 0, err
+    code, out, err = _run(capsys, "matches", "--json")
+    assert code == 0, err
+    assert {json.loads(line)["status"] for line in out.splitlines()} == {"same", "missing"}
+    code, out, err = _run(capsys, "status")
+    assert code == 0, err
+    assert "partial" in out
+    code, out, err = _run(capsys, "query", "--json", configured / "card/a.jpg")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "same"
+
+
+def test_query_decodes_with_the_configured_limits(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """query's decoders get max_pixels from the config file: a picture over it is too large."""
+    assert _run(capsys, "scan")[0] == 0
+    with (configured / "xdg-config/hashwatchd/config.yaml").open("a") as f:
+        f.write("max_pixels: 1000\n")
+    code, out, _ = _run(capsys, "query", "--json", configured / "card/a.jpg")
+    assert code == 0
+    row = json.loads(out)
+    assert (row["status"], row["error"].split(":")[0]) == ("unreadable", "too-large")
+
+
+def test_flags_override_the_config_file(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--state-dir given on the command line wins over state_dir in the config file."""
+    assert _run(capsys, "scan", "--state-dir", configured / "other")[0] == 0
+    assert (configured / "other/index/data.mdb").exists()
+    assert not (configured / "index-here").exists()
+
+
+def _nested(tmp_path: Path) -> tuple[Path, Path]:
+    """A library with the needle folder inside it, as many people lay it out."""
+    write(tmp_path / "Pictures/2020/0.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "Pictures/Imports/card/a.png", encode(PICS[0], ".png"))
+    write(tmp_path / "Pictures/Imports/card/new.png", encode(PICS[2], ".png"))
+    return tmp_path / "Pictures", tmp_path / "Pictures/Imports"
+
+
+def test_scan_never_matches_a_needle_inside_the_library_with_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--needles inside --haystack: the new photo is missing, not 'identical' to itself."""
+    lib, imports = _nested(tmp_path)
+    code, out, err = _run(capsys, "scan", "--haystack", lib, "--needles", imports, "--state-dir", tmp_path / "s")
+    assert code == 0, err
+    assert "1 of 2 missing" in out
+    assert "library: 1 images" in out
+    code, out, _ = _run(capsys, "matches", "--state-dir", tmp_path / "s", "--json")
+    rows = {Path(r["path"]).name: r for r in map(json.loads, out.splitlines())}
+    assert rows["new.png"]["status"] == "missing"
+    assert rows["a.png"]["matches"][0]["path"] == str(lib / "2020/0.jpg")
+    code, out, _ = _run(capsys, "query", "--state-dir", tmp_path / "s", "--json", imports / "card/new.png")
+    assert json.loads(out)["status"] == "missing"

@@ -1,0 +1,136 @@
+"""The engine in-process: a real index and real decoders, driven as scan and the daemon drive it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+from helpers import encode, photo, write
+
+from hashwatchd.engine import Engine
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.model import Role, Status
+from hashwatchd.store import Store
+from hashwatchd.workers import Pool
+
+PICS = [photo(seed, 240, 180) for seed in range(6)]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    with Pool(2, DEFAULT_MAX_PIXELS) as p:
+        yield p
+
+
+def _engine(tmp_path: Path, pool: Pool, roots: dict[str, Role]) -> Engine:
+    store = Store.open(tmp_path / "state")
+    engine = Engine(store, pool)
+    engine.set_roots({os.fsencode(tmp_path / r): role for r, role in roots.items()})
+    engine.load()
+    return engine
+
+
+def _b(path: Path) -> bytes:
+    return os.fsencode(path)
+
+
+def test_scan_then_incremental_changes_rejudge_exactly_the_needles_affected(tmp_path: Path, pool: Pool) -> None:
+    """A library picture added re-judges the needles near it, a library picture removed re-judges
+    the needles that matched it, and refresh returns just the needles whose outcome changed."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/b.jpg", encode(PICS[1], ".jpg"))
+    write(tmp_path / "card/c.jpg", encode(PICS[2], ".jpg"))
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    changed = engine.refresh()
+    a, b, c = (_b(tmp_path / f"card/{n}.jpg") for n in "abc")
+    assert changed == {a, b, c}
+    assert [o.status for o in engine.sorted_outcomes()] == [Status.SAME, Status.MISSING, Status.MISSING]
+
+    write(tmp_path / "lib/1.png", encode(PICS[1], ".png"))
+    engine.sync()
+    assert engine.refresh() == {b}
+    assert engine.outcomes[b].status is Status.SAME
+
+    os.unlink(tmp_path / "lib/0.png")
+    engine.sync()
+    assert engine.refresh() == {a}
+    assert engine.outcomes[a].status is Status.MISSING
+    assert engine.counts(Role.HAYSTACK) == (1, 0)
+    engine.store.close()
+
+
+def test_needle_folder_inside_the_library_is_never_its_own_copy(tmp_path: Path, pool: Pool) -> None:
+    """With the needle root inside the library root, its files are needles only: a needle is not
+    matched against itself, and the library is the rest of the tree."""
+    write(tmp_path / "Pictures/lib/0.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "Pictures/Imports/card/a.png", encode(PICS[0], ".png"))
+    write(tmp_path / "Pictures/Imports/card/new.jpg", encode(PICS[3], ".jpg"))
+    engine = _engine(tmp_path, pool, {"Pictures": Role.HAYSTACK, "Pictures/Imports": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    assert list(engine.known[Role.HAYSTACK]) == [_b(tmp_path / "Pictures/lib/0.jpg")]
+    outs = {o.path: o for o in engine.sorted_outcomes()}
+    assert outs[_b(tmp_path / "Pictures/Imports/card/a.png")].status is Status.SAME
+    assert outs[_b(tmp_path / "Pictures/Imports/card/new.jpg")].status is Status.MISSING
+    engine.store.close()
+
+
+def test_entries_filed_under_the_wrong_role_are_dropped_by_the_next_sync(tmp_path: Path, pool: Pool) -> None:
+    """An index written when the needle folder's files were also library entries heals: the
+    library survey does not enter the nested needle root, so those entries are gone."""
+    write(tmp_path / "Pictures/Imports/a.jpg", encode(PICS[0], ".jpg"))
+    engine = _engine(tmp_path, pool, {"Pictures": Role.HAYSTACK})
+    engine.sync()
+    assert engine.counts(Role.HAYSTACK) == (1, 0)
+    engine.set_roots({_b(tmp_path / "Pictures"): Role.HAYSTACK, _b(tmp_path / "Pictures/Imports"): Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    assert engine.counts(Role.HAYSTACK) == (0, 0)
+    assert [o.status for o in engine.sorted_outcomes()] == [Status.MISSING]
+    engine.store.close()
+
+
+def test_survey_changes_nothing_and_finds_new_changed_and_gone(tmp_path: Path, pool: Pool) -> None:
+    """survey is the diff alone: stale files (new or changed) and gone paths, applied by the caller."""
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/b.jpg", encode(PICS[1], ".jpg"))
+    engine = _engine(tmp_path, pool, {"card": Role.NEEDLE})
+    engine.sync()
+    write(tmp_path / "card/c.jpg", encode(PICS[2], ".jpg"))
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 50))
+    os.unlink(tmp_path / "card/b.jpg")
+    diff = engine.survey(_b(tmp_path / "card"))
+    assert diff.found == 2
+    assert sorted(f.path for f in diff.stale) == [_b(tmp_path / "card/a.jpg"), _b(tmp_path / "card/c.jpg")]
+    assert diff.gone == [_b(tmp_path / "card/b.jpg")]
+    assert len(engine.known[Role.NEEDLE]) == 2  # nothing applied
+    engine.store.close()
+
+
+def test_prune_drops_entries_outside_the_configured_patterns(tmp_path: Path, pool: Pool) -> None:
+    """Entries under a root that is no longer configured stop matching; a glob keeps its own."""
+    write(tmp_path / "old/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "media/sdb1/DCIM/0.png", encode(PICS[1], ".png"))
+    engine = _engine(tmp_path, pool, {"old": Role.HAYSTACK, "media/sdb1/DCIM": Role.HAYSTACK})
+    engine.sync()
+    engine.prune({Role.HAYSTACK: [_b(tmp_path / "media/*/DCIM")]})
+    assert list(engine.known[Role.HAYSTACK]) == [_b(tmp_path / "media/sdb1/DCIM/0.png")]
+    assert len(engine.library) == 1
+    engine.store.close()
+
+
+def test_query_judges_files_without_recording_them(tmp_path: Path, pool: Pool) -> None:
+    """query matches outside files against the library and leaves the index as it was."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "elsewhere/x.jpg", encode(PICS[0], ".jpg"))
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK})
+    engine.sync()
+    [out] = engine.query([_b(tmp_path / "elsewhere/x.jpg")])
+    assert out.status is Status.SAME
+    assert len(engine.known[Role.NEEDLE]) == 0
+    engine.store.close()
