@@ -92,8 +92,6 @@ class Daemon:
                 self.roots,
                 self.settler,
                 self.hints,
-                excludes=s.exclude,
-                follow_symlinks=s.follow_symlinks,
                 offline=self._take_offline,
                 heartbeat=self._ping,
                 stopping=lambda: self._stopping,
@@ -202,7 +200,7 @@ class Daemon:
         """Hand reloaded settings to the collaborators that read them."""
         self.settings = s
         self.settler.settle = s.settle
-        self.engine.excludes = self.intake.excludes = s.exclude
+        self.engine.excludes = s.exclude
         self.status.path, self.status.mode, self.status.interval = s.report_path, s.report_mode, s.report_interval
         self.hooks.argv = s.on_folder_complete
 

@@ -34,7 +34,8 @@ _HINTS_PER_BEAT = 256
 
 
 class Intake:
-    """Turns hints into index changes through the settler and the engine."""
+    """Turns hints into index changes through the settler and the engine (whose excludes and
+    symlink rule it follows)."""
 
     def __init__(
         self,
@@ -43,15 +44,11 @@ class Intake:
         settler: Settler,
         hints: queue.SimpleQueue[Hint],
         *,
-        excludes: tuple[str, ...],
-        follow_symlinks: bool,
         offline: Callable[[Root, str], None],
         heartbeat: Callable[[], None],
         stopping: Callable[[], bool],
     ) -> None:
         self.engine, self.roots, self.settler, self.hints = engine, roots, settler, hints
-        self.excludes = excludes
-        self.follow_symlinks = follow_symlinks
         self._offline = offline
         self._beat = heartbeat
         self._stopping = stopping
@@ -90,11 +87,11 @@ class Intake:
         root = self.roots.of(path)
         if root is None:
             return
-        if paths.hidden_below(path, root.path) or paths.excluded(path, self.excludes):
+        if paths.hidden_below(path, root.path) or paths.excluded(path, self.engine.excludes):
             return
         try:
             st = os.lstat(path)
-            if self.follow_symlinks and stat.S_ISLNK(st.st_mode):
+            if self.engine.follow_symlinks and stat.S_ISLNK(st.st_mode):
                 st = os.stat(path)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):

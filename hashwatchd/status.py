@@ -44,7 +44,7 @@ class StatusWriter:
         self.clocks: dict[FolderKey, tuple[datetime, datetime]] = {}
         self._dirty = True
         self._seen_versions = (-1, -1, -1)
-        self._last = 0.0
+        self._last = -float("inf")
         self._error_logged = -_ERROR_EVERY
 
     def touch(self, needles: Iterable[bytes]) -> None:
