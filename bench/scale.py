@@ -65,7 +65,7 @@ def library_path(work: Path, i: int) -> bytes:
 
 
 def build(work: Path, n_lib: int, n_needles: int) -> None:
-    stat = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049)
+    stat = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049, 1_700_000_000_000_000_000)
     with store.Store.open(work / "state") as st:
         for start in range(0, n_lib, 50_000):
             fps = fingerprints(min(50_000, n_lib - start), start)

@@ -91,7 +91,7 @@ def walk(
                 if not entry.name.startswith(b".") and path not in prune:
                     stack.append(path)
             elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
-                fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+                fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns))
                 yield _new(Found, (path, fs, stat.S_ISREG(st.st_mode)))
 
 

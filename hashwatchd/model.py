@@ -15,6 +15,10 @@ from typing import NamedTuple
 class FileStat(NamedTuple):
     """What we remember about a file to know, without reading it, whether it changed.
 
+    ctime is in it because nothing in user space can set it: a rewrite that keeps the size and
+    puts the mtime back (`cp --preserve=timestamps`, `rsync --inplace -t`, `exiftool -P`) and a
+    chmod that makes an unreadable file readable both change it, and nothing else here.
+
     A NamedTuple rather than a dataclass: a rescan builds and compares one per file, and tuple
     construction and equality run in C.
     """
@@ -23,10 +27,11 @@ class FileStat(NamedTuple):
     mtime_ns: int
     ino: int
     dev: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns)
 
 
 class Found(NamedTuple):

@@ -3,7 +3,7 @@
 The store writes and reads entries in this layout, and matching reads fingerprint records as
 NumPy rows of FP_DTYPE straight from the same bytes, so the two must never disagree. A value is
 
-    head     flags (1 byte), the stat (size, mtime_ns, ino, dev: 32 bytes), 1 reserved byte
+    head     flags (1 byte), the stat (size, mtime_ns, ino, dev, ctime_ns: 40 bytes), 1 reserved byte
     record   the fingerprint, FP_DTYPE (424 bytes), present when flags has HAS_FINGERPRINT
     problem  2-byte little-endian length, then `code: detail` as UTF-8 (surrogateescape)
     path     the rest of the value: the file's path bytes
@@ -21,8 +21,8 @@ from hashwatchd.model import Entry, FileStat, Fingerprint, Problem, Role
 
 HAS_FINGERPRINT = 1
 
-_HEAD = struct.Struct("<BqqQQB")
-_STAT = struct.Struct("<qqQQ")
+_HEAD = struct.Struct("<BqqQQqB")
+_STAT = struct.Struct("<qqQQq")
 _STAT_AT = 1  # the stat inside the head
 _PROBLEM_LEN = struct.Struct("<H")
 
@@ -60,7 +60,7 @@ pack_stat = _STAT.pack
 def encode(entry: Entry) -> bytes:
     """The stored value of an entry."""
     st, fp = entry.stat, entry.fingerprint
-    parts = [_HEAD.pack(HAS_FINGERPRINT if fp else 0, st.size, st.mtime_ns, st.ino, st.dev, 0)]
+    parts = [_HEAD.pack(HAS_FINGERPRINT if fp else 0, *st, 0)]
     if fp is not None:
         parts.append(_FP.pack(fp.dhash, fp.phash, fp.width, fp.height, fp.digest, fp.thumb, fp.chroma))
     problem = str(entry.problem).encode("utf-8", "surrogateescape") if entry.problem else b""
@@ -70,7 +70,7 @@ def encode(entry: Entry) -> bytes:
 
 def decode(role: Role, value: bytes) -> Entry:
     """The entry a stored value holds."""
-    flags, size, mtime_ns, ino, dev, _ = _HEAD.unpack_from(value)
+    flags, size, mtime_ns, ino, dev, ctime_ns, _ = _HEAD.unpack_from(value)
     at = _HEAD.size
     fp = None
     if flags & HAS_FINGERPRINT:
@@ -81,7 +81,7 @@ def decode(role: Role, value: bytes) -> Entry:
     at += _PROBLEM_LEN.size
     text = value[at : at + length].decode("utf-8", "surrogateescape")
     problem = Problem.parse(text) if text else None
-    return Entry(value[at + length :], role, FileStat(size, mtime_ns, ino, dev), fp, problem)
+    return Entry(value[at + length :], role, FileStat(size, mtime_ns, ino, dev, ctime_ns), fp, problem)
 
 
 def split(value: bytes) -> tuple[bytes, bytes | None, bytes]:

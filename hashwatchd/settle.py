@@ -1,7 +1,7 @@
 """Decide when a file has stopped changing, so a copy in progress is never hashed.
 
 Pure: the caller passes the time and what `lstat` said. A file is due once its (size,
-mtime_ns, inode) has not changed for `settle` seconds; any change restarts its clock. A file
+mtime_ns, inode, ctime) has not changed for `settle` seconds; any change restarts its clock. A file
 seen many times (created, modified, closed, moved...) is still one entry: it is hashed once
 per change, however many events it produced.
 """

@@ -34,7 +34,7 @@ from hashwatchd.pathmap import PathMap
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 #: Changing any feature parameter invalidates every stored fingerprint, so it is part of the schema.
 FEATURES = b"base64-area/dhash9x8/phash32-dct/thumb16-gray/chroma8-lab/decode-min128/pixels-blur1/sha256-128"
 

@@ -165,4 +165,4 @@ class Daemon:
 
 #: A fingerprint and a stat for store tests (also imported by the store tests' helper processes).
 FP = Fingerprint(0x0123456789ABCDEF, 2**64 - 1, bytes(range(256)), bytes(128), 4032, 3024, b"\x01" * 16)
-STAT = FileStat(1234, 1_700_000_000_123_456_789, 42, 2049)
+STAT = FileStat(1234, 1_700_000_000_123_456_789, 42, 2049, 1_700_000_001_000_000_000)

@@ -134,3 +134,25 @@ def test_query_judges_files_without_recording_them(tmp_path: Path, pool: Pool) -
     assert out.status is Status.SAME
     assert len(engine.known[Role.NEEDLE]) == 0
     engine.store.close()
+
+
+def test_a_same_size_rewrite_that_puts_the_mtime_back_is_seen(tmp_path: Path, pool: Pool) -> None:
+    """cp --preserve=timestamps, rsync --inplace -t, exiftool -P: same size, inode and mtime,
+    other content. Only the ctime tells, and it is in the stat the index compares."""
+    write(tmp_path / "lib/0.bmp", encode(PICS[0], ".bmp"))
+    write(tmp_path / "card/a.bmp", encode(PICS[1], ".bmp"))
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    a = _b(tmp_path / "card/a.bmp")
+    assert engine.outcomes[a].status is Status.MISSING
+    before = os.stat(a)
+    with open(a, "r+b") as f:  # in place: the same inode
+        f.write(encode(PICS[0], ".bmp"))
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(a)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    engine.sync()
+    assert engine.refresh() == {a}
+    assert engine.outcomes[a].status is Status.IDENTICAL
+    engine.store.close()

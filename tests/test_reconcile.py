@@ -6,8 +6,8 @@ from hashwatchd import reconcile
 from hashwatchd.model import FileStat, Found
 from hashwatchd.records import pack_stat
 
-A = Found(b"/r/a.jpg", FileStat(10, 1, 2, 3), True)
-B = Found(b"/r/b.jpg", FileStat(20, 1, 4, 3), True)
+A = Found(b"/r/a.jpg", FileStat(10, 1, 2, 3, 1), True)
+B = Found(b"/r/b.jpg", FileStat(20, 1, 4, 3, 1), True)
 
 
 def test_a_file_is_stale_when_its_stat_differs_or_it_has_none() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hashwatchd.model import FileStat
 from hashwatchd.settle import Settler
 
-A = FileStat(100, 1, 7, 1)
-A_GROWN = FileStat(200, 2, 7, 1)
+A = FileStat(100, 1, 7, 1, 1)
+A_GROWN = FileStat(200, 2, 7, 1, 2)
 
 
 def test_file_is_ripe_only_after_settle_seconds_without_change() -> None:
