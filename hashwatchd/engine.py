@@ -385,7 +385,7 @@ class Engine:
         """Judge the needles that changes made due; return the needles whose outcome changed
         (judged differently, or gone)."""
         if self._new_library:
-            near = self.needles.candidates_many(self._new_library, self.policy)
+            near = self.needles.within(self._new_library, self.policy)
             self._due.update(self.needles.paths[s] for slots in near for s in slots)
             self._new_library.clear()
         due = sorted(p for p in self._due if p in self.needle_fp)

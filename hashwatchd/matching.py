@@ -432,28 +432,49 @@ class Library:
     def candidates_many(self, fps: Sequence[Fingerprint], policy: Policy) -> list[list[int]]:
         """candidates() for many needles in one scan of the library, on every core (NumPy
         releases the GIL in its loops, so threads share the scan)."""
+        return self._search(fps, policy, cap=policy.max_candidates, scan=[True] * len(fps))
+
+    def within(self, fps: Sequence[Fingerprint], policy: Policy) -> list[list[int]]:
+        """Every live slot each fingerprint could match, with no cap: the same bytes, or either
+        hash within the distance. The reverse search (a new library picture against the needles)
+        must find every needle it can change, where the forward search needs only the nearest.
+        A low-information fingerprint can only ever be `identical`: it gets its same-bytes slots
+        alone, so a flat picture shared by thousands of entries stays cheap."""
+        return self._search(fps, policy, cap=None, scan=[information(fp) >= policy.min_information for fp in fps])
+
+    def _search(
+        self, fps: Sequence[Fingerprint], policy: Policy, *, cap: int | None, scan: list[bool]
+    ) -> list[list[int]]:
+        """Same-bytes slots first, then the hash search (for the fingerprints `scan` marks),
+        nearest first and at most `cap` of them (None: all)."""
         self._flush()
         if not len(self._dhash) or not fps:
             return [[] for _ in fps]
-        queries = np.array([(fp.dhash, fp.phash) for fp in fps], np.uint64).reshape(len(fps), 2)
         digests = np.array([int.from_bytes(fp.digest[:8], "little") for fp in fps], np.uint64)
+        searched = [fp for fp, wanted in zip(fps, scan, strict=True) if wanted]
+        near = iter(self._nearest(searched, policy, len(self._dhash) if cap is None else cap))
+        out = []
+        for wanted, same in zip(scan, self._same_bytes(digests), strict=True):
+            identical = [int(s) for s in same]
+            seen = set(identical)
+            slots = next(near) if wanted else ()
+            out.append(identical + [int(s) for s in slots if int(s) not in seen])
+        return out
+
+    def _nearest(self, fps: Sequence[Fingerprint], policy: Policy, cap: int) -> list[np.ndarray]:
+        if not fps:
+            return []
+        queries = np.array([(fp.dhash, fp.phash) for fp in fps], np.uint64).reshape(len(fps), 2)
         chunks = [(s, s + _QUERY_BATCH) for s in range(0, len(fps), _QUERY_BATCH)]
         workers = min(len(chunks), os.cpu_count() or 1)
         scan = functools.partial(
-            nearest, self._dhash, self._phash, self._alive, radius=policy.max_hash_distance, cap=policy.max_candidates
+            nearest, self._dhash, self._phash, self._alive, radius=policy.max_hash_distance, cap=cap
         )
         if workers > 1:
             with ThreadPoolExecutor(workers) as pool:
                 parts = list(pool.map(lambda span: scan(queries[span[0] : span[1]]), chunks))
-            near = [slots for part in parts for slots in part]
-        else:
-            near = scan(queries)
-        out = []
-        for slots, same in zip(near, self._same_bytes(digests), strict=True):
-            identical = [int(s) for s in same]
-            seen = set(identical)
-            out.append(identical + [int(s) for s in slots if int(s) not in seen])
-        return out
+            return [slots for part in parts for slots in part]
+        return scan(queries)
 
     def _same_bytes(self, digests: np.ndarray) -> list[np.ndarray]:
         """Live slots whose digest prefix equals each query's, in slot order. A few queries

@@ -156,3 +156,19 @@ def test_a_same_size_rewrite_that_puts_the_mtime_back_is_seen(tmp_path: Path, po
     assert engine.refresh() == {a}
     assert engine.outcomes[a].status is Status.IDENTICAL
     engine.store.close()
+
+
+def test_a_new_library_picture_rejudges_every_needle_it_matches(tmp_path: Path, pool: Pool) -> None:
+    """90 re-encodings of one photo wait in the needles; the photo then arrives in the library:
+    all 90 become same, as a fresh scan says (the reverse search is not capped at the 64 nearest)."""
+    for q in range(90):
+        write(tmp_path / f"card/{q}.jpg", encode(PICS[4], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 10 + q))
+    (tmp_path / "lib").mkdir()
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    write(tmp_path / "lib/4.png", encode(PICS[4], ".png"))
+    engine.sync()
+    assert len(engine.refresh()) == 90
+    assert {o.status for o in engine.sorted_outcomes()} == {Status.SAME}
+    engine.store.close()
