@@ -16,6 +16,7 @@ its own library copy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from hashwatchd import files, paths, reconcile
 from hashwatchd.errors import StoreWriteError
 from hashwatchd.matching import DEFAULT_POLICY, Library, Policy, pixel_checks_needed, verdict
-from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Match, Outcome, Problem, Role
+from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Match, Outcome, Problem, Role, Status
 from hashwatchd.pathmap import PathMap
 from hashwatchd.reconcile import Diff
 from hashwatchd.records import pack_stat
@@ -109,6 +110,7 @@ class Engine:
         self._new_library: list[Fingerprint] = []
         self._changed: set[bytes] = set()
         self._unsaved: list[tuple[list[Entry], list[tuple[Role, bytes]]]] = []
+        self._hidden: dict[bytes, tuple[Role, list[bytes]]] = {}  # folders that cannot be listed
 
     # -- roots ----------------------------------------------------------------------------
 
@@ -162,16 +164,25 @@ class Engine:
 
     def survey(self, top: bytes) -> Diff:
         """Walk `top` (a root or a directory below one) and diff it with the index: the files to
-        hash and the indexed paths that are gone. Changes nothing."""
+        hash and the indexed paths that are gone. Changes nothing in the index.
+
+        A folder the walk cannot list is not an empty one: what the index holds under it is set
+        aside (kept in the index, out of matching and the report, where a fresh scan could not
+        see it either) and the folder is reported unreadable; the next survey that can list it
+        brings its entries back without hashing them again.
+        """
         root = top if top in self.roots else self.root_of(top)
         if root is None or (top != root and paths.hidden_below(top, root)):
             return Diff()
         role = self.roots[root]
         known = self.known[role]
+        for folder in [d for d in self._hidden if paths.within(d, top)]:
+            self._restore(folder)
         nested = [r for r in self.roots if paths.below(r, top)]
         diff = Diff()
         on_disk: set[bytes] = set()
         walked: list[Found] = []
+        unlistable: dict[bytes, Problem] = {}
 
         def compare() -> None:
             diff.stale.extend(reconcile.stale(walked, known.get_many([f.path for f in walked])))
@@ -180,12 +191,17 @@ class Engine:
             walked.clear()
             self._beat()
 
-        for found in files.walk(top, self.excludes, follow_symlinks=self.follow_symlinks, prune=nested):
+        walk = files.walk(
+            top, self.excludes, follow_symlinks=self.follow_symlinks, prune=nested, unlistable=unlistable.__setitem__
+        )
+        for found in walk:
             on_disk.add(found.path)
             walked.append(found)
             if len(walked) == _COMPARE_BATCH:
                 compare()
         compare()
+        for folder, problem in unlistable.items():
+            self._hide(folder, role, problem)
         diff.found = len(on_disk)
         indexed = known.under(top)
         mine = [r for r in nested if self.roots[r] is role]
@@ -195,6 +211,21 @@ class Engine:
             indexed.append(top)
         diff.gone = reconcile.gone(on_disk, indexed)
         return diff
+
+    def _hide(self, folder: bytes, role: Role, problem: Problem) -> None:
+        """Set aside what the index holds under a folder that cannot be listed, and report the
+        folder itself (its path with a trailing slash) as unreadable."""
+        held = self.known[role].under(folder)
+        self._hidden[folder] = (role, held)
+        self._in_memory(role, [], held)
+        if role is Role.NEEDLE:
+            self._set_outcome(folder + b"/", Outcome(folder + b"/", Status.UNREADABLE, (), problem))
+
+    def _restore(self, folder: bytes) -> None:
+        """Bring back what `_hide` set aside, as the index holds it, to be surveyed again."""
+        role, held = self._hidden.pop(folder)
+        self._in_memory(role, [e for e in map(functools.partial(self.store.get, role), held) if e is not None], [])
+        self._set_outcome(folder + b"/", None)
 
     def index(
         self, found: Sequence[Found], *, progress: Progress | None = None, stop: Callable[[], bool] = _never
@@ -292,9 +323,11 @@ class Engine:
         for path in retry:
             try:
                 st = os.lstat(path)
-            except OSError:
-                st = None
-            if st is None or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            except OSError as exc:
+                if files.gone(exc):
+                    self.vanish(path)
+                continue  # cannot be looked at now: kept as it was
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
                 self.vanish(path)  # a symlink is followed by the walk, not here
                 continue
             out.append(Found(path, FileStat.of(st), stat.S_ISREG(st.st_mode)))
@@ -307,8 +340,13 @@ class Engine:
         due for `refresh`."""
         if not put and not delete:
             return
-        self.version += 1
         self._write(role, list(put), list(delete))
+        self._in_memory(role, put, delete)
+
+    def _in_memory(self, role: Role, put: Sequence[Entry], delete: Sequence[bytes]) -> None:
+        """The memory side of `apply`: what the index holds changes, and the needles it can
+        affect are due."""
+        self.version += 1
         for path in delete:
             if role is Role.HAYSTACK:
                 self._due |= self.matched_by.get(path, set())

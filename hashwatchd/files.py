@@ -12,11 +12,11 @@ import glob
 import logging
 import os
 import stat
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from hashwatchd import formats, paths
 from hashwatchd.errors import PhotoError
-from hashwatchd.model import FileStat, Found
+from hashwatchd.model import FileStat, Found, Problem
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,22 @@ def is_candidate(name: bytes) -> bool:
 
 
 def walk(
-    root: bytes, excludes: Sequence[str] = (), *, follow_symlinks: bool = False, prune: Collection[bytes] = ()
+    root: bytes,
+    excludes: Sequence[str] = (),
+    *,
+    follow_symlinks: bool = False,
+    prune: Collection[bytes] = (),
+    unlistable: Callable[[bytes, Problem], None] | None = None,
 ) -> Iterator[Found]:
     """Every photo-named non-directory under `root`, hidden names and `excludes` left out;
     symbolic links are skipped unless `follow_symlinks`, and then each directory is entered once
     (by device and inode), so a link to an ancestor cannot loop. Directories in `prune` (other
     roots nested inside this one) are not entered.
 
-    A directory that cannot be listed is logged and skipped: one unreadable folder must not
-    hide the rest of a library.
+    A directory that cannot be listed (or whose entries cannot be looked at: read but no search
+    permission) is skipped and handed to `unlistable` with the reason: one unreadable folder must
+    not hide the rest of a library, and it is not an empty one either. A directory that vanished
+    while being walked is simply gone.
     """
     seen: set[tuple[int, int]] = set()
     if follow_symlinks:
@@ -71,7 +78,7 @@ def walk(
             with os.scandir(top) as it:
                 entries = list(it)
         except OSError as exc:
-            log.warning("cannot list %s: %s", os.fsdecode(top), exc.strerror)
+            _unlistable(top, exc, unlistable)
             continue
         for entry in entries:
             path = entry.path
@@ -81,7 +88,10 @@ def walk(
                 st = entry.stat(follow_symlinks=False)
                 if follow_symlinks and stat.S_ISLNK(st.st_mode):
                     st = os.stat(path)
-            except OSError:
+            except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EPERM) and not entry.is_symlink():
+                    _unlistable(top, exc, unlistable)
+                    break
                 continue  # vanished between listing and stat, or a dangling link
             if stat.S_ISDIR(st.st_mode):
                 if follow_symlinks:
@@ -93,6 +103,23 @@ def walk(
             elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
                 fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns))
                 yield _new(Found, (path, fs, stat.S_ISREG(st.st_mode)))
+
+
+def gone(exc: OSError) -> bool:
+    """Whether an error on a path means it is not there (rather than there but unreadable: a
+    file or folder we may not read is not a deleted one)."""
+    return exc.errno in (errno.ENOENT, errno.ENOTDIR)
+
+
+def _unlistable(top: bytes, exc: OSError, report: Callable[[bytes, Problem], None] | None) -> None:
+    if gone(exc):
+        return  # removed while we walked
+    problem = _problem(exc)
+    log.warning(
+        "cannot list %s: %s; its files are kept as they were and looked at again", os.fsdecode(top), problem.detail
+    )
+    if report is not None:
+        report(top, Problem(problem.code, f"the folder cannot be listed ({problem.detail})"))
 
 
 def read_photo(
@@ -128,9 +155,14 @@ def read_photo(
     return data, fs
 
 
-def _photo_error(exc: OSError) -> PhotoError:
+def _problem(exc: OSError) -> Problem:
     code, detail = _ERRNO_CODES.get(exc.errno or 0, ("io-error", exc.strerror or str(exc)))
-    return PhotoError(code, detail)
+    return Problem(code, detail)
+
+
+def _photo_error(exc: OSError) -> PhotoError:
+    problem = _problem(exc)
+    return PhotoError(problem.code, problem.detail)
 
 
 def expand_roots(patterns: Sequence[bytes]) -> list[bytes]:

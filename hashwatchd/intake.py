@@ -9,7 +9,6 @@ hashed in a batch through the engine.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import queue
@@ -94,9 +93,9 @@ class Intake:
             if self.engine.follow_symlinks and stat.S_ISLNK(st.st_mode):
                 st = os.stat(path)
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            if files.gone(exc):
                 self._vanished(root, path)
-            return
+            return  # there but cannot be looked at: kept, looked at again when its attributes change
         known = self.engine.known[root.role]
         if stat.S_ISDIR(st.st_mode):
             self.reconcile(path, root)
@@ -142,9 +141,10 @@ class Intake:
                     continue
                 try:
                     st = os.lstat(path)
-                except OSError:
+                except OSError as exc:
                     self.settler.forget(path)
-                    self._vanished(root, path)
+                    if files.gone(exc):
+                        self._vanished(root, path)
                     continue
                 fs = FileStat.of(st)
                 if fs != seen:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,14 @@ def write(path: Path | bytes, data: bytes) -> None:
 
 
 def run_cli(
-    *args: str | os.PathLike[str], env: dict[str, str] | None = None, timeout: float = 120
+    *args: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m hashwatchd` as a user would, in a real process."""
+    """Run `python -m hashwatchd` as a user would, in a real process (under `prefix`, e.g. unshare)."""
     return subprocess.run(
-        [sys.executable, "-m", "hashwatchd", *map(str, args)],
+        [*prefix, sys.executable, "-m", "hashwatchd", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

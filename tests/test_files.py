@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import encode, photo, write
+from helpers import encode, photo, run_cli, write
 
 from hashwatchd import files
 from hashwatchd.errors import PhotoError
@@ -162,3 +162,32 @@ def test_follow_symlinks_on_request_without_loops(tmp_path: Path) -> None:
     assert found == [b"alias.jpg", b"linked/o.jpg", b"sub/p.jpg"]
     data, _ = files.read_photo(os.fsencode(tmp_path / "root/alias.jpg"), follow_symlinks=True)
     assert data == JPEG
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_kept(tmp_path: Path) -> None:
+    """A needle folder made unlistable is not an empty one: the scan reports the folder itself as
+    unreadable and keeps what the index holds for it; once listable again, nothing is hashed anew."""
+    prefix = _without_capabilities()
+    write(tmp_path / "card/sub/a.jpg", JPEG)
+    write(tmp_path / "card/b.jpg", JPEG)
+    (tmp_path / "lib").mkdir()
+
+    def scan(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card", "--state-dir", tmp_path / "s"]
+        return run_cli(*args, "--workers", "1", *extra, prefix=prefix)
+
+    assert scan().returncode == 0
+    os.chmod(tmp_path / "card/sub", 0)
+    try:
+        r = scan("--json")
+        assert r.returncode == 0, r.stderr
+        folders = {f["path"]: f for f in json.loads(r.stdout)["folders"]}
+    finally:
+        os.chmod(tmp_path / "card/sub", 0o755)
+    assert folders["sub"]["status"] == "empty"
+    assert folders["sub"]["unreadable_paths"] == [
+        {"path": f"{tmp_path}/card/sub/", "error": "permission-denied: the folder cannot be listed (permission denied)"}
+    ]
+    r = scan()
+    assert "index up to date: nothing decoded" in r.stdout
+    assert "card/sub  1 of 1 missing" in r.stdout
