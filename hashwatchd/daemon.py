@@ -27,7 +27,7 @@ from hashwatchd.hooks import Hooks
 from hashwatchd.intake import Intake
 from hashwatchd.model import Role
 from hashwatchd.report import State
-from hashwatchd.roots import Change, Root, RootSet
+from hashwatchd.roots import Change, RootSet
 from hashwatchd.settle import Settler
 from hashwatchd.status import StatusWriter
 from hashwatchd.store import Store
@@ -78,7 +78,6 @@ class Daemon:
         ):
             self.store = store
             self.watcher = Watcher(self.hints, s.poll_interval)
-            self.roots = RootSet(self.watcher, self._watch_mode)
             self.engine = Engine(
                 store,
                 pool,
@@ -87,12 +86,12 @@ class Daemon:
                 keep_unsaved=True,
                 heartbeat=self._ping,
             )
+            self.roots = RootSet(self.watcher, self._watch_mode, self.engine)
             self.intake = Intake(
                 self.engine,
                 self.roots,
                 self.settler,
                 self.hints,
-                offline=self._take_offline,
                 heartbeat=self._ping,
                 stopping=lambda: self._stopping,
             )
@@ -232,9 +231,6 @@ class Daemon:
             elif change.kind == "dropped":
                 self.settler.forget_under(root.path)
                 self.engine.apply(root.role, [], self.engine.known[root.role].under(root.path))
-
-    def _take_offline(self, root: Root, why: str) -> None:
-        self._on_roots([self.roots.take_offline(root, why)])
 
     # -- the loop's timing and the status file ------------------------------------------------
 

@@ -16,6 +16,7 @@ its own library copy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -111,6 +112,7 @@ class Engine:
         self._changed: set[bytes] = set()
         self._unsaved: list[tuple[list[Entry], list[tuple[Role, bytes]]]] = []
         self._hidden: dict[bytes, tuple[Role, list[bytes]]] = {}  # folders that cannot be listed
+        self.identities: dict[bytes, tuple[int, int]] = {}  # root -> (device, inode) its entries came from
 
     # -- roots ----------------------------------------------------------------------------
 
@@ -126,10 +128,26 @@ class Engine:
         root = self.root_of(path)
         return None if root is None else self.roots[root]
 
+    def holds(self, role: Role, root: bytes) -> bool:
+        """Whether the index holds entries of `role` under `root`."""
+        return bool(self.known[role].under(root))
+
+    def record_identity(self, root: bytes, identity: tuple[int, int]) -> None:
+        """Remember which directory (device, inode) a root's entries come from."""
+        if self.identities.get(root) == identity:
+            return
+        self.identities[root] = identity
+        if self.store.writable:
+            try:
+                self.store.put_root_identity(root, identity)
+            except StoreWriteError as exc:
+                log.warning("%s", exc)  # remembered in memory; written with the next identity change
+
     # -- loading ----------------------------------------------------------------------------
 
     def load(self) -> None:
         """Read the index into memory; every needle is due to be judged."""
+        self.identities = self.store.root_identities()
         self.load_library()
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)
@@ -175,6 +193,10 @@ class Engine:
         if root is None or (top != root and paths.hidden_below(top, root)):
             return Diff()
         role = self.roots[root]
+        if top == root:
+            with contextlib.suppress(OSError):
+                st = os.stat(root)
+                self.record_identity(root, (st.st_dev, st.st_ino))
         known = self.known[role]
         for folder in [d for d in self._hidden if paths.within(d, top)]:
             self._restore(folder)

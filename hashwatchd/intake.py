@@ -43,12 +43,10 @@ class Intake:
         settler: Settler,
         hints: queue.SimpleQueue[Hint],
         *,
-        offline: Callable[[Root, str], None],
         heartbeat: Callable[[], None],
         stopping: Callable[[], bool],
     ) -> None:
         self.engine, self.roots, self.settler, self.hints = engine, roots, settler, hints
-        self._offline = offline
         self._beat = heartbeat
         self._stopping = stopping
 
@@ -119,9 +117,6 @@ class Intake:
         older than the settle time)."""
         root = root or self.roots.roots[top]
         diff = self.engine.survey(top)
-        if top == root.path and not diff.found and diff.gone:
-            self._offline(root, "it lists no files while the index holds some: an unmounted share?")
-            return
         self.engine.apply(root.role, [], diff.gone)
         now, wall = time.monotonic(), time.time_ns()
         settle = self.settler.settle

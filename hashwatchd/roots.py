@@ -1,10 +1,16 @@
 """The daemon's roots: which configured directories exist now, and which are watched.
 
 A root pattern may be a glob (`/media/*/*/DCIM`) that expands to several directories as cards
-come and go. A root that vanishes or changes device goes *offline*: it is no longer watched,
-but nothing is deleted because of it, and its folders stay in the report with
-`"online": false` (a pulled card or a dropped share must not look like deleted photos). A root
-that appears, or comes back, goes online and is watched.
+come and go. A root that vanishes, or whose directory is no longer the one it was (another
+device or inode: a share unmounted under its mount point), goes *offline*: it is no longer
+watched, nothing is deleted because of it, and its folders stay in the report with
+`"online": false` (a pulled card or a dropped share must not look like deleted photos).
+
+An offline root comes back online when its directory is there and either is the very directory
+the index's entries came from (same device and inode, as the engine remembers across restarts:
+files missing from it were deleted), or holds something, or the index holds nothing under it.
+An empty directory that is another one stays offline, without flapping: that is what an
+unmounted share's mount point looks like.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hashwatchd import files, paths
+from hashwatchd.engine import Engine
 from hashwatchd.model import Role
 from hashwatchd.watcher import Watcher
 
@@ -29,9 +36,10 @@ class Root:
     path: bytes
     role: Role
     pattern: bytes
-    dev: int = 0
+    identity: tuple[int, int] = (0, 0)  # (device, inode) of the directory while online
     online: bool = False
     mode: str = ""  # how it is watched: inotify or poll
+    waiting: str = ""  # why it stays offline, as last logged
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,10 @@ class Change:
 class RootSet:
     """Every root the configuration names, online or not, and their watches."""
 
-    def __init__(self, watcher: Watcher, watch_mode: Callable[[bytes], str]) -> None:
+    def __init__(self, watcher: Watcher, watch_mode: Callable[[bytes], str], engine: Engine) -> None:
         self._watcher = watcher
         self._watch_mode = watch_mode
+        self._engine = engine
         self.roots: dict[bytes, Root] = {}
         self.version = 0  # changes whenever a root comes, goes or is dropped
 
@@ -71,17 +80,41 @@ class RootSet:
                 del self.roots[path]
                 changes.append(Change("dropped", root))
                 log.info("%s root %s removed from the configuration", root.role.value, os.fsdecode(path))
-            elif root.online and not self._present(root):
-                changes.append(self.take_offline(root, "it vanished or its device changed"))
+            elif root.online and not self.present(root):
+                changes.append(self.take_offline(root, "it vanished, or its directory is another one now"))
         for path, (role, pattern) in wanted.items():
             root = self.roots.setdefault(path, Root(path, role, pattern))
-            if not root.online and self._present(root, adopt=True):
-                root.mode = self._watcher.watch(root.path, self._watch_mode(root.pattern))
-                root.online = True
-                log.info("%s root %s online (%s)", root.role.value, os.fsdecode(root.path), root.mode)
-                changes.append(Change("online", root))
+            if root.online:
+                continue
+            identity, why = self._blocked(root)
+            if identity is None:
+                continue
+            if why:
+                if why != root.waiting:
+                    log.warning("%s root %s stays offline: %s", role.value, os.fsdecode(path), why)
+                    root.waiting = why
+                continue
+            root.identity, root.waiting = identity, ""
+            self._engine.record_identity(path, identity)
+            root.mode = self._watcher.watch(root.path, self._watch_mode(root.pattern))
+            root.online = True
+            log.info("%s root %s online (%s)", root.role.value, os.fsdecode(root.path), root.mode)
+            changes.append(Change("online", root))
         self.version += bool(changes)
         return changes
+
+    def _blocked(self, root: Root) -> tuple[tuple[int, int] | None, str]:
+        """(identity of the directory there now or None, why it must stay offline or "")."""
+        identity = _identity(root.path)
+        if identity is None:
+            return None, ""
+        known = self._engine.identities.get(root.path)
+        if known is None or identity == known or not self._engine.holds(root.role, root.path) or _holds_anything(root.path):
+            return identity, ""
+        return identity, (
+            "it is empty and is not the directory its indexed files came from (an unmounted share?); "
+            "its folders are kept until that directory comes back or it holds files"
+        )
 
     def take_offline(self, root: Root, why: str) -> Change:
         """Stop watching `root`; its entries stay."""
@@ -92,19 +125,8 @@ class RootSet:
         return Change("offline", root, why)
 
     def present(self, root: Root) -> bool:
-        """Whether `root` is there, on the device it was found on."""
-        return self._present(root)
-
-    def _present(self, root: Root, *, adopt: bool = False) -> bool:
-        try:
-            st = os.stat(root.path)
-        except OSError:
-            return False
-        if not stat.S_ISDIR(st.st_mode):
-            return False
-        if adopt:
-            root.dev = st.st_dev
-        return st.st_dev == root.dev
+        """Whether `root` is there, and is the directory it was when it came online."""
+        return _identity(root.path) == root.identity
 
     def of(self, path: bytes) -> Root | None:
         """The innermost online root `path` lies below."""
@@ -124,3 +146,20 @@ class RootSet:
     def roles(self) -> dict[bytes, Role]:
         """Every root's role: what the engine needs to place a file."""
         return {p: r.role for p, r in self.roots.items()}
+
+
+def _identity(path: bytes) -> tuple[int, int] | None:
+    """(device, inode) of the directory at `path`, or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _holds_anything(path: bytes) -> bool:
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is not None
+    except OSError:
+        return False

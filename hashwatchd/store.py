@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
     return lmdb.open(
         str(path),
         map_size=map_size,
-        max_dbs=4,
+        max_dbs=8,
         subdir=True,
         readonly=not write,
         writemap=False,
@@ -54,6 +55,9 @@ def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
         lock=True,
         max_spare_txns=0,
     )
+
+
+_IDENTITY = struct.Struct("<QQ")  # a root directory's device and inode, then its path
 
 
 def _key(role: Role, path: bytes) -> bytes:
@@ -103,12 +107,16 @@ class Store:
         self._env = env
         self.path = path
         self._lock_fd = lock_fd
-        self._files = env.open_db(b"files", create=lock_fd is not None)
-        self._checks = env.open_db(b"checks", create=lock_fd is not None)
+        self._open_dbs(env, lock_fd is not None)
         self._identity = os.stat(path / "data.mdb")
         # A reader (a CLI command beside the running daemon) sees one snapshot for its whole life:
         # the records it reads after the table pass must be the ones that pass listed.
         self._snapshot = None if lock_fd is not None else self._begin()
+
+    def _open_dbs(self, env: lmdb.Environment, write: bool) -> None:
+        self._files = env.open_db(b"files", create=write)
+        self._checks = env.open_db(b"checks", create=write)
+        self._roots = env.open_db(b"roots", create=write)
 
     @property
     def writable(self) -> bool:
@@ -163,8 +171,7 @@ class Store:
             self._env = _open_env(self.path, write, map_size)
         except lmdb.Error as exc:
             raise StoreError(f"cannot reopen the index in {self.path}: {exc}") from None
-        self._files = self._env.open_db(b"files", create=write)
-        self._checks = self._env.open_db(b"checks", create=write)
+        self._open_dbs(self._env, write)
         self._snapshot = None if write else self._begin()
 
     @staticmethod
@@ -280,6 +287,17 @@ class Store:
     def put_checks(self, results: Iterable[tuple[bytes, bytes, bool]]) -> None:
         """Remember check results; a pair of contents gives the same answer wherever the files are."""
         self._commit(self._checks, [(n + lib, b"\x01" if same else b"\x00") for n, lib, same in results], [])
+
+    def root_identities(self) -> dict[bytes, tuple[int, int]]:
+        """(device, inode) of each root directory when its entries were last read (see
+        roots.RootSet: an empty directory that is not that one does not mean deleted files)."""
+        with self._read() as txn:
+            values = [bytes(value) for _, value in txn.cursor(db=self._roots)]
+        return {v[_IDENTITY.size :]: _IDENTITY.unpack_from(v) for v in values}
+
+    def put_root_identity(self, root: bytes, identity: tuple[int, int]) -> None:
+        key = hashlib.blake2b(root, digest_size=16).digest()
+        self._commit(self._roots, [(key, _IDENTITY.pack(*identity) + root)], [])
 
     def _commit(self, db: Any, items: list[tuple[bytes, bytes]], deletes: list[bytes]) -> None:
         while True:

@@ -22,7 +22,7 @@ from hashwatchd.hooks import Hooks
 from hashwatchd.intake import Intake
 from hashwatchd.model import Match, Outcome, Role, Status, Tier
 from hashwatchd.report import State, build
-from hashwatchd.roots import Root, RootSet
+from hashwatchd.roots import RootSet
 from hashwatchd.settle import Settler
 from hashwatchd.status import StatusWriter
 from hashwatchd.store import Store
@@ -49,10 +49,10 @@ def pool() -> Iterator[Pool]:
         yield p
 
 
-def test_roots_come_online_go_offline_and_are_dropped(tmp_path: Path, watcher: Watcher) -> None:
+def test_roots_come_online_go_offline_and_are_dropped(tmp_path: Path, pool: Pool, watcher: Watcher) -> None:
     """A glob root goes online when its directory appears, offline when it vanishes (kept), and
     is dropped when no pattern names it any more."""
-    roots = RootSet(watcher, lambda pattern: "auto")
+    roots = RootSet(watcher, lambda pattern: "auto", Engine(Store.open(tmp_path / "state"), pool))
     pattern = _b(tmp_path / "media/*/DCIM")
     lib = _b(tmp_path / "lib")
     (tmp_path / "lib").mkdir()
@@ -73,26 +73,21 @@ def test_roots_come_online_go_offline_and_are_dropped(tmp_path: Path, watcher: W
     assert roots.of_role(Role.NEEDLE) == [card]
 
 
-def _intake(tmp_path: Path, pool: Pool, watcher: Watcher, offline: list[str]) -> tuple[Intake, Engine, Settler]:
+PATTERNS = ("lib", "card")
+
+
+def _patterns(tmp_path: Path) -> list[tuple[Role, bytes]]:
+    return [(Role.HAYSTACK, _b(tmp_path / "lib")), (Role.NEEDLE, _b(tmp_path / "card"))]
+
+
+def _intake(tmp_path: Path, pool: Pool, watcher: Watcher) -> tuple[Intake, Engine, Settler]:
     engine = Engine(Store.open(tmp_path / "state"), pool)
-    roots = RootSet(watcher, lambda pattern: "auto")
-    roots.check([(Role.HAYSTACK, _b(tmp_path / "lib")), (Role.NEEDLE, _b(tmp_path / "card"))])
+    engine.load()
+    roots = RootSet(watcher, lambda pattern: "auto", engine)
+    roots.check(_patterns(tmp_path))
     engine.set_roots(roots.roles())
     settler = Settler(0.0)
-
-    def went_offline(root: Root, why: str) -> None:
-        offline.append(why)
-        roots.take_offline(root, why)
-
-    intake = Intake(
-        engine,
-        roots,
-        settler,
-        watcher.hints,
-        offline=went_offline,
-        heartbeat=lambda: None,
-        stopping=lambda: False,
-    )
+    intake = Intake(engine, roots, settler, watcher.hints, heartbeat=lambda: None, stopping=lambda: False)
     return intake, engine, settler
 
 
@@ -103,8 +98,7 @@ def test_intake_hashes_a_settled_file_and_forgets_a_deleted_folder(
     for a folder that vanished forgets everything indexed under it."""
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     (tmp_path / "card").mkdir()
-    offline: list[str] = []
-    intake, engine, settler = _intake(tmp_path, pool, watcher, offline)
+    intake, engine, settler = _intake(tmp_path, pool, watcher)
     intake.reconcile(_b(tmp_path / "lib"))
     intake.hash_ripe()
     write(tmp_path / "card/trip/a.jpg", encode(PICS[0], ".jpg"))
@@ -117,24 +111,50 @@ def test_intake_hashes_a_settled_file_and_forgets_a_deleted_folder(
     intake.look(_b(tmp_path / "card/trip"))
     assert engine.refresh() == {_b(tmp_path / "card/trip/a.jpg")}
     assert engine.outcomes == {}
-    assert offline == []
     engine.store.close()
 
 
-def test_intake_takes_an_emptied_root_offline_instead_of_deleting(tmp_path: Path, pool: Pool, watcher: Watcher) -> None:
-    """A root that suddenly lists no files while the index holds some (an unmounted share looks
-    empty) goes offline; its entries stay."""
+def _index_both(tmp_path: Path, pool: Pool, watcher: Watcher) -> None:
+    """Index lib/0.png and card/a.jpg, then close the index (the daemon stops)."""
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     write(tmp_path / "card/a.jpg", encode(PICS[1], ".jpg"))
-    offline: list[str] = []
-    intake, engine, _ = _intake(tmp_path, pool, watcher, offline)
-    for root in ("lib", "card"):
+    intake, engine, _ = _intake(tmp_path, pool, watcher)
+    for root in PATTERNS:
         intake.reconcile(_b(tmp_path / root))
     intake.hash_ripe()
+    engine.store.close()
+
+
+def test_a_root_emptied_while_stopped_is_emptied_not_offline(tmp_path: Path, pool: Pool, watcher: Watcher) -> None:
+    """The same directory (device and inode) with its files gone: they were deleted, as a fresh
+    scan says; the root is online."""
+    _index_both(tmp_path, pool, watcher)
     os.unlink(tmp_path / "card/a.jpg")
+    intake, engine, _ = _intake(tmp_path, pool, watcher)
+    assert intake.roots.offline() == set()
     intake.reconcile(_b(tmp_path / "card"))
-    assert len(offline) == 1 and "lists no files" in offline[0]
+    assert list(engine.known[Role.NEEDLE]) == []
+    engine.store.close()
+
+
+def test_an_empty_other_directory_keeps_the_root_offline_without_flapping(
+    tmp_path: Path, pool: Pool, watcher: Watcher
+) -> None:
+    """A share unmounted under its mount point: an empty directory that is not the one the entries
+    came from. The root stays offline, check after check, with its entries, until the directory
+    it was comes back."""
+    _index_both(tmp_path, pool, watcher)
+    os.rename(tmp_path / "card", tmp_path / "card.mounted")
+    (tmp_path / "card").mkdir()
+    intake, engine, _ = _intake(tmp_path, pool, watcher)
+    card = _b(tmp_path / "card")
+    assert intake.roots.offline() == {card}
+    for _ in range(3):
+        assert intake.roots.check(_patterns(tmp_path)) == []
     assert list(engine.known[Role.NEEDLE]) == [_b(tmp_path / "card/a.jpg")]
+    os.rmdir(tmp_path / "card")
+    os.rename(tmp_path / "card.mounted", tmp_path / "card")
+    assert [c.kind for c in intake.roots.check(_patterns(tmp_path))] == ["online"]
     engine.store.close()
 
 
@@ -143,7 +163,7 @@ def test_status_writer_debounces_and_keeps_folder_clocks(tmp_path: Path, pool: P
     interval; a folder's first_seen stays while updated_at follows its results."""
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     write(tmp_path / "card/f/a.jpg", encode(PICS[0], ".jpg"))
-    intake, engine, settler = _intake(tmp_path, pool, watcher, [])
+    intake, engine, settler = _intake(tmp_path, pool, watcher)
     report = tmp_path / "out/status.json"
     status = StatusWriter(report, 0o644, 3600.0, engine=engine, roots=intake.roots, settler=settler)
     assert status.due(idle=False)  # never written
@@ -202,7 +222,7 @@ def test_hints_for_the_same_path_are_handled_once(tmp_path: Path, pool: Pool, wa
     """A copy makes several events per file; draining them looks at the file once."""
     (tmp_path / "lib").mkdir()
     (tmp_path / "card").mkdir()
-    intake, engine, _ = _intake(tmp_path, pool, watcher, [])
+    intake, engine, _ = _intake(tmp_path, pool, watcher)
     looked: list[bytes] = []
     intake.look = looked.append  # type: ignore[method-assign]
     for _ in range(5):
