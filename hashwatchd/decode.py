@@ -93,7 +93,10 @@ def _decode_jpeg(data: bytes, short_side: int, min_side: int) -> np.ndarray:
 
 
 def _decode_other(data: bytes, fmt: str) -> np.ndarray:
-    img, types, blobs = cv2.imdecodeWithMetadata(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # flags by keyword: OpenCV 4.12-4.14 declare (buf[, metadata[, flags]]) and 5.0 (buf, flags[, metadata]),
+    # so a positional flag is taken for `metadata` before 5.0 and every picture fails. 4.12 is the
+    # first release with imdecodeWithMetadata at all (pyproject's floor).
+    img, types, blobs = cv2.imdecodeWithMetadata(np.frombuffer(data, np.uint8), flags=cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise PhotoError("corrupt", f"the {fmt.upper()} decoder could not read it")
     bgr = _to_bgr8(img)

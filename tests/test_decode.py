@@ -183,3 +183,17 @@ def test_heic_through_the_heif_extra() -> None:
     pic = decode(buf.getvalue())
     assert (pic.format, pic.width, pic.height) == ("heif", 400, 300)
     assert _close(pic.bgr, IMG)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pillow_heif") is None, reason="the heif extra is not installed")
+def test_ten_bit_heic_is_scaled_to_eight() -> None:
+    """A 10-bit HEIC (what HDR-capable cameras write) decodes to the 8-bit picture it shows."""
+    import pillow_heif  # noqa: PLC0415 - optional
+
+    rgb16 = cv2.cvtColor(IMG, cv2.COLOR_BGR2RGB).astype(np.uint16) * 257
+    heif = pillow_heif.from_bytes(mode="RGB;16", size=(400, 300), data=rgb16.tobytes())
+    buf = io.BytesIO()
+    heif.save(buf, quality=-1)
+    pic = decode(buf.getvalue())
+    assert (pic.format, pic.bgr.dtype, pic.bgr.shape) == ("heif", np.uint8, (300, 400, 3))
+    assert _close(pic.bgr, IMG)
