@@ -61,7 +61,7 @@ class Tier(enum.IntEnum):
         return self.name.lower()
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The one verdict every needle file gets (the README's table of statuses).
 
     A str enum: the value is the word the status file and `--json` print.

@@ -22,7 +22,7 @@ SCHEMA = 1
 FolderKey = tuple[bytes, bytes]
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """What the writer of the status file is doing."""
 
     DONE = "done"  # a scan finished
@@ -31,7 +31,7 @@ class State(str, enum.Enum):
     STOPPED = "stopped"  # the daemon exited cleanly
 
 
-class FolderStatus(str, enum.Enum):
+class FolderStatus(enum.StrEnum):
     """A folder's verdict, from its files' statuses."""
 
     IMPORTED = "imported"  # every file identical or same

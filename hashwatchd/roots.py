@@ -109,7 +109,12 @@ class RootSet:
         if identity is None:
             return None, ""
         known = self._engine.identities.get(root.path)
-        if known is None or identity == known or not self._engine.holds(root.role, root.path) or _holds_anything(root.path):
+        if (
+            known is None
+            or identity == known
+            or not self._engine.holds(root.role, root.path)
+            or _holds_anything(root.path)
+        ):
             return identity, ""
         return identity, (
             "it is empty and is not the directory its indexed files came from (an unmounted share?); "

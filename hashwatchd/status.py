@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hashwatchd import paths, publish, report, systemd
@@ -30,7 +30,7 @@ _ERROR_EVERY = 60.0
 
 def now() -> datetime:
     """The local time with its offset, as the status file shows times."""
-    return datetime.now(timezone.utc).astimezone()
+    return datetime.now(UTC).astimezone()
 
 
 class StatusWriter:

@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -205,7 +205,7 @@ def test_hooks_run_for_busy_folders_that_complete(tmp_path: Path) -> None:
     hooks = Hooks([sys.executable, "-c", script, str(out)])
     lib = Match(b"/lib/a.png", Tier.SAME, 0)
     outcomes = [Outcome(b"/card/f/a.jpg", Status.SAME, (lib,)), Outcome(b"/card/g/b.jpg", Status.MISSING)]
-    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 29, tzinfo=UTC)
     hooks.busy((b"/card", b"f"))
     hooks.fire(build(outcomes, [b"/card"], (1, 0), state=State.WATCHING, pending=[b"/card/f/c.jpg"], now=now))
     hooks.fire(build(outcomes, [b"/card"], (1, 0), state=State.WATCHING, now=now))

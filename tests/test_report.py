@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from hashwatchd.errors import PublishError
 from hashwatchd.model import Match, Outcome, Problem, Status, Tier
 from hashwatchd.report import State
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LIB = Match(b"/lib/a.png", Tier.SAME, 1)
 
 
