@@ -8,6 +8,7 @@ Command-line flags override the file (cli.py merges them).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,9 +112,10 @@ def _bool(key: str, value: Any, source: str) -> bool:
 
 
 def _mode(key: str, value: Any, source: str) -> int:
+    """Octal digits as chmod reads them: 0644, 644 and '0644' are all rw-r--r--."""
     text = str(value)
     if not (isinstance(value, (str, int)) and len(text) in (3, 4) and set(text) <= set("01234567")):
-        raise ConfigError(key, value, "file permissions in octal, quoted, e.g. '0644' or '0600'", source)
+        raise ConfigError(key, value, "file permissions in octal, e.g. 0644 or 0600", source)
     mode = int(text, 8)
     if mode & 0o7133:
         raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. '0644')", source)
@@ -164,10 +166,20 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader, except that 0644 stays the string '0644': YAML 1.1 reads a leading zero as
+    octal and hands over 420, which no longer shows what was written; `_mode` reads the digits
+    as chmod does (a mode is the only key where a leading zero makes sense)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.yaml_implicit_resolvers["0"].insert(0, ("tag:yaml.org,2002:str", re.compile(r"^0[0-7]+$")))
+
+
 def parse(text: str, source: str = "<config>") -> dict[str, Any]:
     """Checked values of a YAML document, by Settings field name."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ConfigError("(file)", source, f"valid YAML ({str(exc).splitlines()[0]})") from None
     if doc is None:

@@ -64,10 +64,23 @@ def test_state_dir_follows_systemd_then_xdg(monkeypatch: pytest.MonkeyPatch) -> 
 def test_report_mode_is_checked_octal() -> None:
     """report_mode takes quoted octal read/write permissions and refuses execute or world-write."""
     assert config.parse("report_mode: '0600'")["report_mode"] == 0o600
-    for bad in ("'0777'", "'0666'", "rw", "'9'"):
+    for bad in ("'0777'", "'0666'", "rw", "'9'", "0777", "0666", "777"):
         with pytest.raises(ConfigError) as err:
             config.parse(f"report_mode: {bad}")
         assert err.value.key == "report_mode"
+
+
+@pytest.mark.parametrize("text", ["0644", "644", "'0644'", "'644'"])
+def test_report_mode_unquoted_reads_as_chmod_does(text: str) -> None:
+    """An unquoted 0644 is octal, as chmod reads it, not YAML 1.1's octal-to-decimal 420; 644 too."""
+    assert config.parse(f"report_mode: {text}")["report_mode"] == 0o644
+
+
+def test_unquoted_mode_error_shows_what_was_written() -> None:
+    """A refused unquoted mode is shown as written (0777), not as the number YAML 1.1 made of it (511)."""
+    with pytest.raises(ConfigError) as err:
+        config.parse("report_mode: 0777")
+    assert "'0777' is not allowed" in str(err.value)
 
 
 @pytest.mark.e2e
