@@ -181,7 +181,7 @@ def parse(text: str, source: str = "<config>") -> dict[str, Any]:
     try:
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
-        raise ConfigError("(file)", source, f"valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError("(file)", source, source=source, message=_yaml_problem(exc)) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -195,6 +195,17 @@ def parse(text: str, source: str = "<config>") -> dict[str, Any]:
             own = [(p, w) for p, w in _roots(key, value, source) if w is not None]
             values["root_watch"] = values.get("root_watch", ()) + tuple(own)
     return values
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`line L, column C: not valid YAML: PROBLEM (CONTEXT at line L, column C)`, 1-based, as editors count."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f"not valid YAML: {str(exc).splitlines()[0]}"
+    mark, context = exc.problem_mark, exc.context_mark
+    text = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {exc.problem}"
+    if exc.context and context is not None:
+        text += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+    return text
 
 
 def resolve(path: Path | None, overrides: Mapping[str, Any]) -> Settings:

@@ -25,13 +25,14 @@ class HashwatchdError(Exception):
 
 
 class ConfigError(HashwatchdError):
-    """A configuration value is unusable. The message names the key, the value and what is allowed."""
+    """A configuration value is unusable. The message names the key, the value and what is allowed;
+    `message` replaces that sentence where it does not fit (a YAML syntax error, a missing setting)."""
 
     exit_code = 2
 
-    def __init__(self, key: str, value: object, allowed: str, source: str = "") -> None:
+    def __init__(self, key: str, value: object, allowed: str = "", source: str = "", *, message: str = "") -> None:
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {value!r} is not allowed; expected {allowed}")
+        super().__init__(where + (message or f"{key}: {value!r} is not allowed; expected {allowed}"))
         self.key = key
         self.value = value
 

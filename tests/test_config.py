@@ -45,6 +45,24 @@ def test_bad_values_name_key_value_and_what_is_allowed(text: str, key: str, allo
     assert allowed in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "haystack: [unclosed",
+            "my.yaml: line 1, column 20: not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(while parsing a flow sequence at line 1, column 11)",
+        ),
+        ("workers: 2\n  settle: 1\n", "my.yaml: line 2, column 9: not valid YAML: mapping values are not allowed here"),
+    ],
+)
+def test_bad_yaml_names_the_line_and_column(text: str, message: str) -> None:
+    """A YAML syntax error says where it is in the file, and where what it was reading began."""
+    with pytest.raises(ConfigError) as err:
+        config.parse(text, "my.yaml")
+    assert str(err.value) == message
+
+
 def test_paths_are_absolute_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Relative and ~ paths become absolute byte paths."""
     monkeypatch.chdir(tmp_path)
