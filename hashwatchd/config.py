@@ -123,8 +123,14 @@ def _mode(key: str, value: Any, source: str) -> int:
 
 
 def _argv(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """A list of words; one string is a command of one word (no shell splits it, so one with a
+    space in it is refused rather than run as a program named 'notify-send photos')."""
+    if isinstance(value, str) and value.split() == [value]:
+        value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(key, value, "a command as a list of words, e.g. ['notify-send', 'photos']", source)
+        raise ConfigError(
+            key, value, "a command as a list of words, e.g. ['notify-send', 'photos'] (no shell splits it)", source
+        )
     return tuple(value)
 
 
@@ -141,6 +147,9 @@ def _positive_int(key: str, value: Any, source: str) -> int:
 
 
 def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """A list of patterns; one string is a list of one."""
+    if isinstance(value, str):
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(key, value, "a list of glob patterns such as '*/.thumbnails/*'", source)
     return tuple(value)

@@ -30,7 +30,8 @@ def test_example_config_parses_with_every_key_known() -> None:
         ("workers: 0", "workers", "a whole number >= 1"),
         ("workers: true", "workers", "a whole number >= 1"),
         ("max_pixels: many", "max_pixels", "a whole number >= 1"),
-        ("exclude: '*.tmp'", "exclude", "a list of glob patterns"),
+        ("exclude: 3", "exclude", "a list of glob patterns"),
+        ("on_folder_complete: notify-send photos", "on_folder_complete", "a command as a list of words"),
         ("colour: blue", "colour", "one of the keys"),
         ("- a\n- b", "(top level)", "a mapping"),
         ("haystack: [unclosed", "(file)", "valid YAML"),
@@ -43,6 +44,16 @@ def test_bad_values_name_key_value_and_what_is_allowed(text: str, key: str, allo
     assert err.value.key == key
     assert str(err.value).startswith("my.yaml: " + key) or key == "(file)"
     assert allowed in str(err.value)
+
+
+def test_one_string_is_a_list_of_one_for_every_list_key() -> None:
+    """Every key that takes a list takes one string too, as haystack takes one path."""
+    values = config.parse(
+        "haystack: /lib\nneedles: /card\nexclude: '*.tmp'\non_folder_complete: /usr/bin/import-folder\n"
+    )
+    assert values["haystack"] == (b"/lib",) and values["needles"] == (b"/card",)
+    assert values["exclude"] == ("*.tmp",)
+    assert values["on_folder_complete"] == ("/usr/bin/import-folder",)
 
 
 @pytest.mark.parametrize(
