@@ -140,17 +140,35 @@ def _now() -> datetime:
 
 def _require_roots(s: config.Settings) -> None:
     """Roots are given, and nothing hashwatchd writes lies inside them (it never writes there)."""
-    for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
-        if not dirs:
-            raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
+    missing = [
+        (key, what)
+        for key, dirs, what in (
+            ("haystack", s.haystack, "library folder"),
+            ("needles", s.needles, "folder to check"),
+        )
+        if not dirs
+    ]
+    if missing:
+        keys = [key for key, _ in missing]
+        file = s.config_file or config.default_config_path()
+        absent = "" if file.exists() else " (there is none yet: copy config.example.yaml there)"
+        raise ConfigError(
+            keys[0],
+            None,
+            message=f"no {' and no '.join(f'{what} ({key})' for key, what in missing)} given: "
+            f"pass {' and '.join(f'--{key} DIR' for key in keys)}, "
+            f"or set {' and '.join(f'`{key}:`' for key in keys)} in the config file {file}{absent}",
+        )
     for key, path in (("state_dir", s.state_dir), ("report", s.report_path)):
         inside = paths.pattern_of(os.fsencode(path.absolute()), s.haystack + s.needles)
         if inside is not None:
+            source, name = s.origin(key)
             raise ConfigError(
-                key,
+                name,
                 str(path),
                 f"a path outside the photo tree {os.fsdecode(inside)} "
                 "(hashwatchd never writes into the folders it watches)",
+                source,
             )
 
 
@@ -172,7 +190,8 @@ def _scan(args: argparse.Namespace) -> int:
     for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
         for d in dirs:
             if not files.expand_roots([d]):
-                raise ConfigError(f"--{key}", os.fsdecode(d), "an existing directory")
+                source, name = s.origin(key)
+                raise ConfigError(name, os.fsdecode(d), "an existing directory", source)
     haystack, needles = files.expand_roots(s.haystack), files.expand_roots(s.needles)
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:

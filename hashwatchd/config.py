@@ -55,6 +55,15 @@ class Settings:
     poll_interval: float = 30.0
     reconcile_interval: float = 3600.0
     on_folder_complete: tuple[str, ...] = ()
+    #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
+    #: The config file that was read, or the one that would have been (the default one, absent).
+    config_file: Path | None = field(default=None, compare=False)
+
+    def origin(self, key: str) -> tuple[str, str]:
+        """(source, name) of a setting for a ConfigError: (FILE, key) when the config file set it,
+        ("", --flag) when the command line did, ("", key) for a default."""
+        return self.origins.get(key, ("", key))
 
     def watch_mode(self, pattern: bytes) -> str:
         """The watch mode configured for a root pattern (its own, else the global one)."""
@@ -219,10 +228,14 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def resolve(path: Path | None, overrides: Mapping[str, Any]) -> Settings:
     """The settings every command runs with: the config file (`path`, else the default one when
-    it exists), then `overrides` (the command line; None means "not given")."""
+    it exists), then `overrides` (the command line's flags by field name; None means "not given")."""
     values = load(path)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(Settings(), **values)
+    file = path or default_config_path()
+    origins = {key: (str(file), key) for key in values}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origins.update({key: ("", "--" + key.replace("_", "-")) for key in given})
+    return replace(Settings(), **values, origins=origins, config_file=file)
 
 
 def load(path: Path | None) -> dict[str, Any]:

@@ -97,3 +97,41 @@ def test_scan_never_matches_a_needle_inside_the_library_with_itself(
     assert rows["a.png"]["matches"][0]["path"] == str(lib / "2020/0.jpg")
     code, out, _ = _run(capsys, "query", "--state-dir", tmp_path / "s", "--json", imports / "card/new.png")
     assert json.loads(out)["status"] == "missing"
+
+
+def test_scan_without_roots_says_what_is_missing_and_how_to_give_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No roots anywhere: the message names both flags, both keys and the config file it would read."""
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    code, _, err = _run(capsys, "scan")
+    assert code == 2
+    assert err == (
+        "hashwatchd: error: no library folder (haystack) and no folder to check (needles) given: "
+        f"pass --haystack DIR and --needles DIR, or set `haystack:` and `needles:` in the config file {conf} "
+        "(there is none yet: copy config.example.yaml there)\n"
+    )
+    _config(tmp_path, f"needles: {tmp_path}\n")
+    code, _, err = _run(capsys, "scan")
+    assert code == 2
+    assert err == (
+        "hashwatchd: error: no library folder (haystack) given: "
+        f"pass --haystack DIR, or set `haystack:` in the config file {conf}\n"
+    )
+
+
+def test_a_missing_root_is_blamed_on_where_it_was_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A library folder that does not exist is named with the config file and key it came from, or its flag."""
+    (tmp_path / "card").mkdir()
+    _config(tmp_path, f"haystack: {tmp_path / 'Photos Library'}\nneedles: {tmp_path / 'card'}\n")
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    code, _, err = _run(capsys, "scan")
+    assert code == 2
+    assert err == (
+        f"hashwatchd: error: {conf}: haystack: '{tmp_path / 'Photos Library'}' is not allowed; "
+        "expected an existing directory\n"
+    )
+    code, _, err = _run(capsys, "scan", "--haystack", tmp_path / "lib")
+    assert code == 2
+    lib = tmp_path / "lib"
+    assert err == f"hashwatchd: error: --haystack: '{lib}' is not allowed; expected an existing directory\n"

@@ -114,14 +114,14 @@ def test_unquoted_mode_error_shows_what_was_written() -> None:
 
 @pytest.mark.e2e
 def test_nothing_is_written_inside_a_photo_tree(tmp_path: Path) -> None:
-    """A state directory or report inside a watched tree is refused with exit 2, naming the key."""
+    """A state directory or report inside a watched tree is refused with exit 2, naming the flag."""
     (tmp_path / "lib").mkdir()
     (tmp_path / "card").mkdir()
     r = run_cli(
         "scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card", "--state-dir", tmp_path / "card/.state"
     )
     assert r.returncode == 2
-    assert "state_dir" in r.stderr and "never writes into the folders it watches" in r.stderr
+    assert "--state-dir: " in r.stderr and "never writes into the folders it watches" in r.stderr
     r = run_cli(
         "scan",
         "--haystack",
@@ -134,5 +134,5 @@ def test_nothing_is_written_inside_a_photo_tree(tmp_path: Path) -> None:
         tmp_path / "lib/status.json",
     )
     assert r.returncode == 2
-    assert "report" in r.stderr
+    assert "--report: " in r.stderr
     assert not (tmp_path / "lib/status.json").exists()
