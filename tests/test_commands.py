@@ -12,6 +12,7 @@ from helpers import encode, photo, write
 from hashwatchd import cli
 
 PICS = [photo(seed, 240, 180) for seed in range(4)]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -135,3 +136,16 @@ def test_a_missing_root_is_blamed_on_where_it_was_given(tmp_path: Path, capsys: 
     assert code == 2
     lib = tmp_path / "lib"
     assert err == f"hashwatchd: error: --haystack: '{lib}' is not allowed; expected an existing directory\n"
+
+
+def test_example_config_copied_as_is_works_on_a_linux_desktop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A home with ~/Pictures and ~/Imports: config.example.yaml, copied unchanged, scans it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    write(tmp_path / "home/Pictures/0.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "home/Imports/card/a.png", encode(PICS[0], ".png"))
+    _config(tmp_path, (ROOT / "config.example.yaml").read_text())
+    code, out, err = _run(capsys, "scan")
+    assert code == 0, err
+    assert "Every needle folder is imported." in out

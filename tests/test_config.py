@@ -14,13 +14,23 @@ from hashwatchd.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_example_config_parses_with_every_key_known() -> None:
-    """config.example.yaml is valid, and documents every key the parser accepts."""
+def test_example_config_parses_with_every_key_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.example.yaml is valid, documents every key the parser accepts, and its commented
+    alternative roots (macOS Photos, a NAS, cards) are valid once uncommented."""
+    monkeypatch.setenv("HOME", "/home/u")
     text = (ROOT / "config.example.yaml").read_text()
     values = config.parse(text, "config.example.yaml")
-    assert values["haystack"][1] == b"/mnt/nas/photos"
+    assert values["haystack"] == (b"/home/u/Pictures",)
+    assert values["needles"] == (b"/home/u/Imports",)
     for key in config._KEYS:
         assert f"{key}:" in text, f"config.example.yaml does not document {key}"
+    values = config.parse(text.replace("  # - ", "  - "), "config.example.yaml")
+    assert values["haystack"] == (
+        b"/home/u/Pictures",
+        b"/home/u/Pictures/Photos Library.photoslibrary/originals",
+        b"/mnt/nas/photos",
+    )
+    assert values["needles"] == (b"/home/u/Imports", b"/media/*/*/DCIM")
 
 
 @pytest.mark.parametrize(
