@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from typing import Any
 from hashwatchd import config, files, logs, paths, publish, store
 from hashwatchd.daemon import Daemon
 from hashwatchd.engine import Engine, Progress
-from hashwatchd.errors import ConfigError, HashwatchdError
+from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
 from hashwatchd.model import Outcome, Role
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.workers import Pool
@@ -172,6 +173,26 @@ def _require_roots(s: config.Settings) -> None:
             )
 
 
+def _given(s: config.Settings, key: str) -> str:
+    """Where a setting came from, in words: `--state-dir`, `state_dir in FILE`, or `the default`."""
+    source, name = s.origin(key)
+    return f"{name} in {source}" if source else ("the default" if name == key else name)
+
+
+def _require_index(s: config.Settings) -> None:
+    """An index exists to read (Store.open would refuse too, but as a StoreError: exit 74, 'could
+    not be written')."""
+    if (s.state_dir / "index" / "data.mdb").exists():
+        return
+    where = _given(s, "state_dir")
+    scan = (
+        f"hashwatchd scan --state-dir {shlex.quote(str(s.state_dir))}" if where == "--state-dir" else "hashwatchd scan"
+    )
+    raise NoInputError(
+        f"no index yet in {s.state_dir} (from {where}): `{scan}` creates it, as does the daemon (`hashwatchd run`)"
+    )
+
+
 def _pool(s: config.Settings, tasks: int | None = None) -> Pool:
     """The decoder pool of a command: no more workers than tasks, when it knows how many."""
     workers = s.workers if tasks is None else max(1, min(tasks, s.workers))
@@ -302,6 +323,7 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 
 def _matches(args: argparse.Namespace) -> int:
     s = _settings(args)
+    _require_index(s)
     with store.Store.open(s.state_dir, write=False) as st, _pool(s) as pool:
         engine = Engine(st, pool)
         engine.load()
@@ -312,6 +334,7 @@ def _matches(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     s = _settings(args)
+    _require_index(s)
     paths_ = [os.fsencode(p) for p in args.images]
     with store.Store.open(s.state_dir, write=False) as st, _pool(s, len(paths_)) as pool:
         engine = Engine(st, pool)

@@ -2,6 +2,7 @@
 
 HashwatchdError
 ├── ConfigError        a config key or command-line value is wrong      -> exit 2
+├── NoInputError       what a command reads is not there yet (no index)  -> exit 66 (EX_NOINPUT)
 ├── StoreError         the index cannot be opened or written            -> exit 74 (EX_IOERR)
 │   ├── StoreLockedError   another process is writing the same index   -> exit 75 (EX_TEMPFAIL)
 │   ├── StoreFormatError   the index was written by another schema     -> exit 65 (EX_DATAERR)
@@ -35,6 +36,13 @@ class ConfigError(HashwatchdError):
         super().__init__(where + (message or f"{key}: {value!r} is not allowed; expected {allowed}"))
         self.key = key
         self.value = value
+
+
+class NoInputError(HashwatchdError):
+    """What the command reads has not been made yet: the message names where it looked and the
+    command that makes it."""
+
+    exit_code = 66
 
 
 class StoreError(HashwatchdError):

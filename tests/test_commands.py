@@ -149,3 +149,26 @@ def test_example_config_copied_as_is_works_on_a_linux_desktop(
     code, out, err = _run(capsys, "scan")
     assert code == 0, err
     assert "Every needle folder is imported." in out
+
+
+@pytest.mark.parametrize("command", ["matches", "query"])
+def test_no_index_yet_exits_66_naming_the_directory_and_the_command(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matches and query before any scan: exit 66 (EX_NOINPUT), not 74 ("could not be written")."""
+    extra = [tmp_path / "x.jpg"] if command == "query" else []
+    state = tmp_path / "my state"
+    code, out, err = _run(capsys, command, "--state-dir", state, *extra)
+    assert (code, out) == (66, "")
+    assert err == (
+        f"hashwatchd: error: no index yet in {state} (from --state-dir): "
+        f"`hashwatchd scan --state-dir '{state}'` creates it, as does the daemon (`hashwatchd run`)\n"
+    )
+    _config(tmp_path, f"state_dir: {tmp_path / 'st'}\n")
+    code, _, err = _run(capsys, command, *extra)
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    assert code == 66
+    assert err == (
+        f"hashwatchd: error: no index yet in {tmp_path / 'st'} (from state_dir in {conf}): "
+        "`hashwatchd scan` creates it, as does the daemon (`hashwatchd run`)\n"
+    )
