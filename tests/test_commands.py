@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import encode, photo, write
+from helpers import encode, photo, pillow_bytes, write
 
 from hashwatchd import cli
 
@@ -172,3 +172,20 @@ def test_no_index_yet_exits_66_naming_the_directory_and_the_command(
         f"hashwatchd: error: no index yet in {tmp_path / 'st'} (from state_dir in {conf}): "
         "`hashwatchd scan` creates it, as does the daemon (`hashwatchd run`)\n"
     )
+
+
+def test_hash_prints_no_opencv_log_lines(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A damaged TIFF made OpenCV's decoder process print its own `[ WARN:0@...]` lines; hashwatchd's
+    one line per file stays, and a damaged JPEG is still caught from libjpeg's warning."""
+    tiff = pillow_bytes(PICS[0], "TIFF")
+    write(tmp_path / "cut.tif", tiff[: len(tiff) // 2])
+    jpeg = bytearray(encode(PICS[1], ".jpg"))
+    jpeg[len(jpeg) // 2 : len(jpeg) // 2 + 64] = b"\xff\xd0" * 32
+    write(tmp_path / "damaged.jpg", bytes(jpeg))
+    code = cli.main(["hash", "--json", str(tmp_path / "cut.tif"), str(tmp_path / "damaged.jpg")])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "WARN" not in err, err
+    errors = {Path(row["path"]).name: row["error"] for row in map(json.loads, out.splitlines())}
+    assert errors["cut.tif"].startswith("corrupt")
+    assert errors["damaged.jpg"].startswith(("corrupt: JPEG data is damaged", "truncated"))
