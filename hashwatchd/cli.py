@@ -229,7 +229,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc.to_json(), indent=1))
     else:
-        _print_summary(doc, engine.counters.hashed, engine.counters.checked, s.report_path)
+        _print_summary(doc, needles, engine.counters.hashed, engine.counters.checked, s.report_path)
     return 0
 
 
@@ -244,7 +244,7 @@ def _progress_bar(role: Role) -> Progress | None:
     return show
 
 
-def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) -> None:
+def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
     todo = [f for f in doc.folders if f.status.todo]
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
@@ -253,6 +253,8 @@ def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) ->
             extra = f", {counts['edited']} edited" if counts["edited"] else ""
             bad = f", {counts['unreadable']} unreadable" if counts["unreadable"] else ""
             print(f"  {os.fsdecode(f.directory)}  {counts['missing']} of {f.images} missing{extra}{bad}")
+    elif not doc.folders:
+        print(f"No needle files found under {', '.join(os.fsdecode(n) for n in needles)}.")
     else:
         print("Every needle folder is imported.")
     by_status: dict[FolderStatus, int] = {}
@@ -263,7 +265,8 @@ def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) ->
     print(
         f"library: {doc.haystack[0]} images ({doc.haystack[1]} unreadable); "
         f"needles: {nee['images']} images ({nee['unreadable']} unreadable) "
-        f"in {len(doc.folders)} folders: "
+        f"in {len(doc.folders)} folders"
+        + ": " * bool(by_status)
         + ", ".join(
             f"{n} {k.value.replace('_', ' ')}" for k, n in sorted(by_status.items(), key=lambda kv: kv[0].value)
         )

@@ -189,3 +189,21 @@ def test_hash_prints_no_opencv_log_lines(tmp_path: Path, capfd: pytest.CaptureFi
     errors = {Path(row["path"]).name: row["error"] for row in map(json.loads, out.splitlines())}
     assert errors["cut.tif"].startswith("corrupt")
     assert errors["damaged.jpg"].startswith(("corrupt: JPEG data is damaged", "truncated"))
+
+
+def test_scan_of_an_empty_needle_tree_says_there_was_nothing_to_judge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No needle file at all is not 'every needle folder is imported'."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    (tmp_path / "card/DCIM").mkdir(parents=True)
+    (tmp_path / "card2").mkdir()
+    code, out, err = _run(
+        capsys, "scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card", tmp_path / "card2",
+        "--state-dir", tmp_path / "s", "--workers", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines()[:2] == [
+        f"No needle files found under {tmp_path / 'card'}, {tmp_path / 'card2'}.",
+        "library: 1 images (0 unreadable); needles: 0 images (0 unreadable) in 0 folders",
+    ]
