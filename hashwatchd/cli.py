@@ -21,7 +21,7 @@ from hashwatchd import config, files, logs, paths, publish, store
 from hashwatchd.daemon import Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
-from hashwatchd.model import Outcome, Role
+from hashwatchd.model import Outcome, Role, Status
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.workers import Pool
 
@@ -245,14 +245,23 @@ def _progress_bar(role: Role) -> Progress | None:
 
 
 def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
-    todo = [f for f in doc.folders if f.status.todo]
+    # A file that could not be read is not in the library either: its folder is not imported.
+    todo = [f for f in doc.folders if f.status.todo or f.counts[Status.UNREADABLE]]
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
         for f in todo:
-            counts = {status.value: n for status, n in f.counts.items()}
-            extra = f", {counts['edited']} edited" if counts["edited"] else ""
-            bad = f", {counts['unreadable']} unreadable" if counts["unreadable"] else ""
-            print(f"  {os.fsdecode(f.directory)}  {counts['missing']} of {f.images} missing{extra}{bad}")
+            parts = [
+                (n, label)
+                for n, label in (
+                    (f.counts[Status.MISSING], "missing"),
+                    (f.counts[Status.EDITED], "edited"),
+                    (f.counts[Status.UNREADABLE], "could not be read"),
+                )
+                if n
+            ]
+            first, *rest = parts
+            detail = ", ".join([f"{first[0]} of {f.images} {first[1]}"] + [f"{n} {label}" for n, label in rest])
+            print(f"  {os.fsdecode(f.directory)}  {detail}")
     elif not doc.folders:
         print(f"No needle files found under {', '.join(os.fsdecode(n) for n in needles)}.")
     else:

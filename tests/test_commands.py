@@ -207,3 +207,22 @@ def test_scan_of_an_empty_needle_tree_says_there_was_nothing_to_judge(
         f"No needle files found under {tmp_path / 'card'}, {tmp_path / 'card2'}.",
         "library: 1 images (0 unreadable); needles: 0 images (0 unreadable) in 0 folders",
     ]
+
+
+def test_a_folder_of_unreadable_files_is_not_imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder whose every file is unreadable is listed with what could not be read, as is one with some."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "card/ok/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/broken/cut.jpg", encode(PICS[1], ".jpg")[:300])
+    write(tmp_path / "card/mixed/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/mixed/cut.jpg", encode(PICS[1], ".jpg")[:300])
+    code, out, err = _run(
+        capsys, "scan", "--haystack", tmp_path / "lib", "--needles", tmp_path / "card",
+        "--state-dir", tmp_path / "s", "--workers", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines()[:3] == [
+        "Not yet imported (2 folders):",
+        f"  {tmp_path / 'card/broken'}  1 of 1 could not be read",
+        f"  {tmp_path / 'card/mixed'}  1 of 2 could not be read",
+    ]
