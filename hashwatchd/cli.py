@@ -81,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     status = command("status", "show the status file")
-    where = status.add_mutually_exclusive_group()
-    where.add_argument("--report", type=Path, metavar="FILE", help="status file to read")
-    where.add_argument("--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json")
+    status.add_argument("--report", type=Path, metavar="FILE", help="status file to read")
+    status.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json (unless --report or report: says)"
+    )
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
     matches = command("matches", "one line per needle image: its status and library matches")
@@ -287,17 +288,33 @@ def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int,
         print(f"index up to date: nothing decoded; status written to {report_path}")
 
 
+def _status_looked_at(s: config.Settings) -> str:
+    """Where `status` looked for the status file and why there: what every command would use."""
+    if s.report is not None:
+        return f"{s.report_path} (from {_given(s, 'report')})"
+    return (
+        f"{s.report_path} (STATE_DIR/status.json, STATE_DIR from {_given(s, 'state_dir')}; "
+        f"neither --report nor `report:` in {s.config_file} names another)"
+    )
+
+
 def _status(args: argparse.Namespace) -> int:
-    path = _settings(args).report_path
+    s = _settings(args)
+    path = s.report_path
     try:
         raw = path.read_bytes()
         doc = json.loads(raw)
-    except OSError as exc:
-        raise ConfigError(
-            "--report", str(path), f"a readable status file ({exc.strerror}); run `hashwatchd scan` first"
+    except FileNotFoundError:
+        raise NoInputError(
+            f"no status file at {_status_looked_at(s)}: `hashwatchd scan` and the daemon (`hashwatchd run`) "
+            "write it; if yours were given another --report, give it here too"
         ) from None
+    except OSError as exc:
+        source, name = s.origin("report")
+        raise ConfigError(name, str(path), f"a readable status file ({exc.strerror})", source) from None
     except ValueError:
-        raise ConfigError("--report", str(path), "a hashwatchd status file (this is not JSON)") from None
+        source, name = s.origin("report")
+        raise ConfigError(name, str(path), "a hashwatchd status file (this is not JSON)", source) from None
     if args.json:
         sys.stdout.write(raw.decode("ascii", "replace"))
         return 0

@@ -226,3 +226,49 @@ def test_a_folder_of_unreadable_files_is_not_imported(tmp_path: Path, capsys: py
         f"  {tmp_path / 'card/broken'}  1 of 1 could not be read",
         f"  {tmp_path / 'card/mixed'}  1 of 2 could not be read",
     ]
+
+
+def _folder(path: str, status: str = "imported", **fields: object) -> dict[str, object]:
+    """A folder of a status document, as report.FolderReport.to_json writes it."""
+    counts = {"identical": 0, "same": 0, "edited": 0, "missing": 0, "unreadable": 0, **fields.pop("counts", {})}
+    images = sum(counts.values())
+    return {
+        "root": "/card", "path": path, "status": status, "complete": True, "pending": 0, "images": images,
+        **counts, "imported": counts["identical"] + counts["same"],
+        "missing_paths": [], "edited_paths": [], "unreadable_paths": [], "online": True,
+        "first_seen": "2026-11-25T11:59:40+00:00", "updated_at": "2026-11-25T11:59:42+00:00", **fields,
+    }  # fmt: skip
+
+
+def _status_file(path: Path, folders: list[dict[str, object]], state: str = "watching") -> Path:
+    doc = {
+        "schema": 1, "generated_at": "2026-11-25T12:00:00+00:00", "state": state,
+        "pending": sum(int(f["pending"]) for f in folders),
+        "haystack": {"images": 1, "unreadable": 0}, "needles": {"images": 1, "unreadable": 0}, "folders": folders,
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_status_finds_the_file_as_every_command_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--report, else report from the config file, else STATE_DIR/status.json; missing, it says where it looked."""
+    report = _status_file(tmp_path / "elsewhere/status.json", [_folder("a", counts={"same": 1})])
+    state = tmp_path / "s"
+    code, out, err = _run(capsys, "status", "--state-dir", state, "--report", report)
+    assert (code, err) == (0, "")
+    assert "imported" in out
+    _config(tmp_path, f"report: {report}\n")
+    assert _run(capsys, "status", "--state-dir", state)[0] == 0
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    conf.write_text("workers: 1\n")
+    code, out, err = _run(capsys, "status", "--state-dir", state)
+    assert (code, out) == (66, "")
+    assert err == (
+        f"hashwatchd: error: no status file at {state / 'status.json'} (STATE_DIR/status.json, STATE_DIR from "
+        f"--state-dir; neither --report nor `report:` in {conf} names another): `hashwatchd scan` and the daemon "
+        "(`hashwatchd run`) write it; if yours were given another --report, give it here too\n"
+    )
+    code, _, err = _run(capsys, "status", "--report", tmp_path / "nope.json")
+    assert code == 66
+    assert err.startswith(f"hashwatchd: error: no status file at {tmp_path / 'nope.json'} (from --report): ")
