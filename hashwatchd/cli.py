@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json (unless --report or report: says)"
     )
+    status.add_argument("--files", action="store_true", help="list the missing, edited and unreadable files too")
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
     matches = command("matches", "one line per needle image: its status and library matches")
@@ -321,11 +322,32 @@ def _status(args: argparse.Namespace) -> int:
     print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
     for f in doc["folders"]:
         print(
-            f"  {f['status']:<13} {os.path.join(f['root'], f['path'])}  "
+            f"  {f['status']:<13} {_progress(f):<10} {_shown(os.path.normpath(os.path.join(f['root'], f['path'])))}  "
             f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
             f"{f['missing']} missing, {f['unreadable']} unreadable"
         )
+        if args.files:
+            for kind in ("missing", "edited"):
+                for path in f[f"{kind}_paths"]:
+                    print(f"      {kind:<11} {_shown(path)}")
+            for item in f["unreadable_paths"]:
+                print(f"      unreadable  {_shown(item['path'])}  ({_shown(item['error'])})")
     return 0
+
+
+def _progress(folder: dict[str, Any]) -> str:
+    """Where a folder's analysis stands: complete, N pending, offline (counts last known) or ignored."""
+    if folder.get("ignored"):
+        return "ignored"
+    if not folder["online"]:
+        return "offline"
+    return "complete" if folder["complete"] else f"{folder['pending']} pending"
+
+
+def _shown(text: str) -> str:
+    """A path from the status file, printable whatever its bytes: a byte that is not UTF-8 (a lone
+    surrogate once decoded) is shown as \\xNN instead of making print() fail."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _outcome_json(out: Outcome) -> str:

@@ -272,3 +272,52 @@ def test_status_finds_the_file_as_every_command_does(tmp_path: Path, capsys: pyt
     code, _, err = _run(capsys, "status", "--report", tmp_path / "nope.json")
     assert code == 66
     assert err.startswith(f"hashwatchd: error: no status file at {tmp_path / 'nope.json'} (from --report): ")
+
+
+def _shown_folders() -> list[dict[str, object]]:
+    """Folders in each state a person at the screen must tell apart."""
+    return [
+        _folder("2019/Misc", counts={"same": 2}),
+        _folder(
+            "2020/Misc", "partial", counts={"same": 1, "edited": 1, "missing": 1},
+            missing_paths=["/card/2020/Misc/new.jpg"], edited_paths=["/card/2020/Misc/gray.jpg"],
+        ),
+        _folder(
+            "broken", "empty", counts={"unreadable": 1},
+            unreadable_paths=[{"path": "/card/broken/caf\udce9.jpg", "error": "truncated: the JPEG file ends early"}],
+        ),
+        _folder("new", "not_imported", counts={"missing": 1}, complete=False, pending=2,
+                missing_paths=["/card/new/a.jpg"]),
+        _folder("old", "partial", counts={"same": 1, "missing": 1}, online=False, missing_paths=["/card/old/b.jpg"]),
+    ]  # fmt: skip
+
+
+def test_status_shows_each_folder_complete_pending_or_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each folder says whether its analysis is complete, how many files are pending, or that it is offline;
+    --files lists the files still to import, edited in the library, or unreadable (names shown whatever their bytes)."""
+    report = _status_file(tmp_path / "status.json", _shown_folders())
+    code, out, err = _run(capsys, "status", "--report", report)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "state: watching, generated 2026-11-25T12:00:00+00:00, pending 2",
+        "  imported      complete   /card/2019/Misc  2/2 imported, 0 edited, 0 missing, 0 unreadable",
+        "  partial       complete   /card/2020/Misc  1/3 imported, 1 edited, 1 missing, 0 unreadable",
+        "  empty         complete   /card/broken  0/1 imported, 0 edited, 0 missing, 1 unreadable",
+        "  not_imported  2 pending  /card/new  0/1 imported, 0 edited, 1 missing, 0 unreadable",
+        "  partial       offline    /card/old  1/2 imported, 0 edited, 1 missing, 0 unreadable",
+    ]
+    code, out, err = _run(capsys, "status", "--report", report, "--files")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2:] == [
+        "  partial       complete   /card/2020/Misc  1/3 imported, 1 edited, 1 missing, 0 unreadable",
+        "      missing     /card/2020/Misc/new.jpg",
+        "      edited      /card/2020/Misc/gray.jpg",
+        "  empty         complete   /card/broken  0/1 imported, 0 edited, 0 missing, 1 unreadable",
+        "      unreadable  /card/broken/caf\\xe9.jpg  (truncated: the JPEG file ends early)",
+        "  not_imported  2 pending  /card/new  0/1 imported, 0 edited, 1 missing, 0 unreadable",
+        "      missing     /card/new/a.jpg",
+        "  partial       offline    /card/old  1/2 imported, 0 edited, 1 missing, 0 unreadable",
+        "      missing     /card/old/b.jpg",
+    ]
