@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json (unless --report or report: says)"
     )
     status.add_argument("--files", action="store_true", help="list the missing, edited and unreadable files too")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when every online folder is imported, 1 when one is not, 3 while analysis is still running",
+    )
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
     matches = command("matches", "one line per needle image: its status and library matches")
@@ -316,9 +321,10 @@ def _status(args: argparse.Namespace) -> int:
     except ValueError:
         source, name = s.origin("report")
         raise ConfigError(name, str(path), "a hashwatchd status file (this is not JSON)", source) from None
+    code = _check(doc) if args.check else 0
     if args.json:
         sys.stdout.write(raw.decode("ascii", "replace"))
-        return 0
+        return code
     print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
     for f in doc["folders"]:
         print(
@@ -332,7 +338,24 @@ def _status(args: argparse.Namespace) -> int:
                     print(f"      {kind:<11} {_shown(path)}")
             for item in f["unreadable_paths"]:
                 print(f"      unreadable  {_shown(item['path'])}  ({_shown(item['error'])})")
-    return 0
+    return code
+
+
+#: `status --check` exit codes: everything imported, something not yet, the answer is not final yet.
+CHECK_IMPORTED, CHECK_NOT_IMPORTED, CHECK_RUNNING = 0, 1, 3
+
+
+def _check(doc: dict[str, Any]) -> int:
+    """The exit code of `status --check` for a status document. Offline folders (their card is
+    out; nothing can change) and ignored ones do not count; a file that could not be read is not
+    imported. While the daemon scans or a folder has pending files, the answer is not final: 3."""
+    folders = [f for f in doc["folders"] if f["online"] and not f.get("ignored")]
+    if doc["state"] == State.SCANNING.value or not all(f["complete"] for f in folders):
+        return CHECK_RUNNING
+    todo = (FolderStatus.PARTIAL.value, FolderStatus.NOT_IMPORTED.value)
+    if any(f["status"] in todo or f["unreadable"] for f in folders):
+        return CHECK_NOT_IMPORTED
+    return CHECK_IMPORTED
 
 
 def _progress(folder: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ def test_matches_status_and_query_read_the_config_file(configured: Path, capsys:
     code, out, err = _run(capsys, "status")
     assert code == 0, err
     assert "partial" in out
+    assert _run(capsys, "status", "--check")[0] == 1  # new.jpg is not imported
     code, out, err = _run(capsys, "query", "--json", configured / "card/a.jpg")
     assert code == 0, err
     assert json.loads(out)["status"] == "same"
@@ -321,3 +322,36 @@ def test_status_shows_each_folder_complete_pending_or_offline(
         "  partial       offline    /card/old  1/2 imported, 0 edited, 1 missing, 0 unreadable",
         "      missing     /card/old/b.jpg",
     ]
+
+
+IMPORTED = _folder("a", counts={"same": 1})
+
+
+@pytest.mark.parametrize(
+    ("state", "folders", "code"),
+    [
+        ("done", [IMPORTED], 0),
+        ("watching", [IMPORTED, _folder("b", "partial", counts={"same": 1, "missing": 1})], 1),
+        ("done", [IMPORTED, _folder("b", "not_imported", counts={"missing": 1})], 1),
+        ("done", [IMPORTED, _folder("b", "partial", counts={"same": 1, "edited": 1})], 1),
+        ("done", [IMPORTED, _folder("b", "empty", counts={"unreadable": 1})], 1),
+        ("watching", [IMPORTED, _folder("b", "partial", counts={"same": 1, "missing": 1}, online=False)], 0),
+        ("watching", [IMPORTED, _folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 0),
+        ("done", [], 0),
+        ("scanning", [IMPORTED], 3),
+        ("watching", [IMPORTED, _folder("b", "empty", complete=False, pending=3)], 3),
+        ("watching", [_folder("b", "not_imported", counts={"missing": 1}), _folder("c", complete=False, pending=1)], 3),
+        ("stopped", [IMPORTED], 0),
+    ],
+)
+def test_status_check_exit_code(
+    state: str, folders: list[dict[str, object]], code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--check: 0 every online folder imported, 1 something is not (missing, edited or unreadable files),
+    3 analysis still running (the daemon is scanning or a folder is incomplete); offline and ignored
+    folders do not count. The view is printed as without --check."""
+    report = _status_file(tmp_path / "status.json", folders, state)
+    got, out, err = _run(capsys, "status", "--check", "--report", report)
+    assert (got, err) == (code, "")
+    assert out.startswith(f"state: {state}, ")
+    assert _run(capsys, "status", "--check", "--json", "--report", report)[0] == code
