@@ -127,7 +127,7 @@ def _mode(key: str, value: Any, source: str) -> int:
         raise ConfigError(key, value, "file permissions in octal, e.g. 0644 or 0600", source)
     mode = int(text, 8)
     if mode & 0o7133:
-        raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. '0644')", source)
+        raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. 0644)", source)
     return mode
 
 
