@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,8 +20,8 @@ from typing import Any
 from hashwatchd import config, files, logs, paths, publish, store
 from hashwatchd.daemon import Daemon
 from hashwatchd.engine import Engine, Progress
-from hashwatchd.errors import ConfigError, HashwatchdError
-from hashwatchd.model import Outcome, Role
+from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
+from hashwatchd.model import Outcome, Role, Status
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.workers import Pool
 
@@ -80,9 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     status = command("status", "show the status file")
-    where = status.add_mutually_exclusive_group()
-    where.add_argument("--report", type=Path, metavar="FILE", help="status file to read")
-    where.add_argument("--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json")
+    status.add_argument("--report", type=Path, metavar="FILE", help="status file to read")
+    status.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="read STATE_DIR/status.json (unless --report or report: says)"
+    )
+    status.add_argument("--files", action="store_true", help="list the missing, edited and unreadable files too")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when every online folder is imported, 1 when one is not, 3 while analysis is still running",
+    )
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
     matches = command("matches", "one line per needle image: its status and library matches")
@@ -140,18 +148,56 @@ def _now() -> datetime:
 
 def _require_roots(s: config.Settings) -> None:
     """Roots are given, and nothing hashwatchd writes lies inside them (it never writes there)."""
-    for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
-        if not dirs:
-            raise ConfigError(f"--{key}", None, "at least one directory (flag or config key)")
+    missing = [
+        (key, what)
+        for key, dirs, what in (
+            ("haystack", s.haystack, "library folder"),
+            ("needles", s.needles, "folder to check"),
+        )
+        if not dirs
+    ]
+    if missing:
+        keys = [key for key, _ in missing]
+        file = s.config_file or config.default_config_path()
+        absent = "" if file.exists() else " (there is none yet: copy config.example.yaml there)"
+        raise ConfigError(
+            keys[0],
+            None,
+            message=f"no {' and no '.join(f'{what} ({key})' for key, what in missing)} given: "
+            f"pass {' and '.join(f'--{key} DIR' for key in keys)}, "
+            f"or set {' and '.join(f'`{key}:`' for key in keys)} in the config file {file}{absent}",
+        )
     for key, path in (("state_dir", s.state_dir), ("report", s.report_path)):
         inside = paths.pattern_of(os.fsencode(path.absolute()), s.haystack + s.needles)
         if inside is not None:
+            source, name = s.origin(key)
             raise ConfigError(
-                key,
+                name,
                 str(path),
                 f"a path outside the photo tree {os.fsdecode(inside)} "
                 "(hashwatchd never writes into the folders it watches)",
+                source,
             )
+
+
+def _given(s: config.Settings, key: str) -> str:
+    """Where a setting came from, in words: `--state-dir`, `state_dir in FILE`, or `the default`."""
+    source, name = s.origin(key)
+    return f"{name} in {source}" if source else ("the default" if name == key else name)
+
+
+def _require_index(s: config.Settings) -> None:
+    """An index exists to read (Store.open would refuse too, but as a StoreError: exit 74, 'could
+    not be written')."""
+    if (s.state_dir / "index" / "data.mdb").exists():
+        return
+    where = _given(s, "state_dir")
+    scan = (
+        f"hashwatchd scan --state-dir {shlex.quote(str(s.state_dir))}" if where == "--state-dir" else "hashwatchd scan"
+    )
+    raise NoInputError(
+        f"no index yet in {s.state_dir} (from {where}): `{scan}` creates it, as does the daemon (`hashwatchd run`)"
+    )
 
 
 def _pool(s: config.Settings, tasks: int | None = None) -> Pool:
@@ -172,7 +218,8 @@ def _scan(args: argparse.Namespace) -> int:
     for key, dirs in (("haystack", s.haystack), ("needles", s.needles)):
         for d in dirs:
             if not files.expand_roots([d]):
-                raise ConfigError(f"--{key}", os.fsdecode(d), "an existing directory")
+                source, name = s.origin(key)
+                raise ConfigError(name, os.fsdecode(d), "an existing directory", source)
     haystack, needles = files.expand_roots(s.haystack), files.expand_roots(s.needles)
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:
@@ -189,7 +236,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc.to_json(), indent=1))
     else:
-        _print_summary(doc, engine.counters.hashed, engine.counters.checked, s.report_path)
+        _print_summary(doc, needles, engine.counters.hashed, engine.counters.checked, s.report_path)
     return 0
 
 
@@ -204,15 +251,26 @@ def _progress_bar(role: Role) -> Progress | None:
     return show
 
 
-def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) -> None:
-    todo = [f for f in doc.folders if f.status.todo]
+def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
+    # A file that could not be read is not in the library either: its folder is not imported.
+    todo = [f for f in doc.folders if f.status.todo or f.counts[Status.UNREADABLE]]
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
         for f in todo:
-            counts = {status.value: n for status, n in f.counts.items()}
-            extra = f", {counts['edited']} edited" if counts["edited"] else ""
-            bad = f", {counts['unreadable']} unreadable" if counts["unreadable"] else ""
-            print(f"  {os.fsdecode(f.directory)}  {counts['missing']} of {f.images} missing{extra}{bad}")
+            parts = [
+                (n, label)
+                for n, label in (
+                    (f.counts[Status.MISSING], "missing"),
+                    (f.counts[Status.EDITED], "edited"),
+                    (f.counts[Status.UNREADABLE], "could not be read"),
+                )
+                if n
+            ]
+            first, *rest = parts
+            detail = ", ".join([f"{first[0]} of {f.images} {first[1]}"] + [f"{n} {label}" for n, label in rest])
+            print(f"  {os.fsdecode(f.directory)}  {detail}")
+    elif not doc.folders:
+        print(f"No needle files found under {', '.join(os.fsdecode(n) for n in needles)}.")
     else:
         print("Every needle folder is imported.")
     by_status: dict[FolderStatus, int] = {}
@@ -223,7 +281,8 @@ def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) ->
     print(
         f"library: {doc.haystack[0]} images ({doc.haystack[1]} unreadable); "
         f"needles: {nee['images']} images ({nee['unreadable']} unreadable) "
-        f"in {len(doc.folders)} folders: "
+        f"in {len(doc.folders)} folders"
+        + ": " * bool(by_status)
         + ", ".join(
             f"{n} {k.value.replace('_', ' ')}" for k, n in sorted(by_status.items(), key=lambda kv: kv[0].value)
         )
@@ -235,28 +294,83 @@ def _print_summary(doc: Report, hashed: int, checked: int, report_path: Path) ->
         print(f"index up to date: nothing decoded; status written to {report_path}")
 
 
+def _status_looked_at(s: config.Settings) -> str:
+    """Where `status` looked for the status file and why there: what every command would use."""
+    if s.report is not None:
+        return f"{s.report_path} (from {_given(s, 'report')})"
+    return (
+        f"{s.report_path} (STATE_DIR/status.json, STATE_DIR from {_given(s, 'state_dir')}; "
+        f"neither --report nor `report:` in {s.config_file} names another)"
+    )
+
+
 def _status(args: argparse.Namespace) -> int:
-    path = _settings(args).report_path
+    s = _settings(args)
+    path = s.report_path
     try:
         raw = path.read_bytes()
         doc = json.loads(raw)
-    except OSError as exc:
-        raise ConfigError(
-            "--report", str(path), f"a readable status file ({exc.strerror}); run `hashwatchd scan` first"
+    except FileNotFoundError:
+        raise NoInputError(
+            f"no status file at {_status_looked_at(s)}: `hashwatchd scan` and the daemon (`hashwatchd run`) "
+            "write it; if yours were given another --report, give it here too"
         ) from None
+    except OSError as exc:
+        source, name = s.origin("report")
+        raise ConfigError(name, str(path), f"a readable status file ({exc.strerror})", source) from None
     except ValueError:
-        raise ConfigError("--report", str(path), "a hashwatchd status file (this is not JSON)") from None
+        source, name = s.origin("report")
+        raise ConfigError(name, str(path), "a hashwatchd status file (this is not JSON)", source) from None
+    code = _check(doc) if args.check else 0
     if args.json:
         sys.stdout.write(raw.decode("ascii", "replace"))
-        return 0
+        return code
     print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
     for f in doc["folders"]:
         print(
-            f"  {f['status']:<13} {os.path.join(f['root'], f['path'])}  "
+            f"  {f['status']:<13} {_progress(f):<10} {_shown(os.path.normpath(os.path.join(f['root'], f['path'])))}  "
             f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
             f"{f['missing']} missing, {f['unreadable']} unreadable"
         )
-    return 0
+        if args.files:
+            for kind in ("missing", "edited"):
+                for path in f[f"{kind}_paths"]:
+                    print(f"      {kind:<11} {_shown(path)}")
+            for item in f["unreadable_paths"]:
+                print(f"      unreadable  {_shown(item['path'])}  ({_shown(item['error'])})")
+    return code
+
+
+#: `status --check` exit codes: everything imported, something not yet, the answer is not final yet.
+CHECK_IMPORTED, CHECK_NOT_IMPORTED, CHECK_RUNNING = 0, 1, 3
+
+
+def _check(doc: dict[str, Any]) -> int:
+    """The exit code of `status --check` for a status document. Offline folders (their card is
+    out; nothing can change) and ignored ones do not count; a file that could not be read is not
+    imported. While the daemon scans or a folder has pending files, the answer is not final: 3."""
+    folders = [f for f in doc["folders"] if f["online"] and not f.get("ignored")]
+    if doc["state"] == State.SCANNING.value or not all(f["complete"] for f in folders):
+        return CHECK_RUNNING
+    todo = (FolderStatus.PARTIAL.value, FolderStatus.NOT_IMPORTED.value)
+    if any(f["status"] in todo or f["unreadable"] for f in folders):
+        return CHECK_NOT_IMPORTED
+    return CHECK_IMPORTED
+
+
+def _progress(folder: dict[str, Any]) -> str:
+    """Where a folder's analysis stands: complete, N pending, offline (counts last known) or ignored."""
+    if folder.get("ignored"):
+        return "ignored"
+    if not folder["online"]:
+        return "offline"
+    return "complete" if folder["complete"] else f"{folder['pending']} pending"
+
+
+def _shown(text: str) -> str:
+    """A path from the status file, printable whatever its bytes: a byte that is not UTF-8 (a lone
+    surrogate once decoded) is shown as \\xNN instead of making print() fail."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _outcome_json(out: Outcome) -> str:
@@ -283,6 +397,7 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 
 def _matches(args: argparse.Namespace) -> int:
     s = _settings(args)
+    _require_index(s)
     with store.Store.open(s.state_dir, write=False) as st, _pool(s) as pool:
         engine = Engine(st, pool)
         engine.load()
@@ -293,6 +408,7 @@ def _matches(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     s = _settings(args)
+    _require_index(s)
     paths_ = [os.fsencode(p) for p in args.images]
     with store.Store.open(s.state_dir, write=False) as st, _pool(s, len(paths_)) as pool:
         engine = Engine(st, pool)

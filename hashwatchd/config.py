@@ -8,6 +8,7 @@ Command-line flags override the file (cli.py merges them).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,15 @@ class Settings:
     poll_interval: float = 30.0
     reconcile_interval: float = 3600.0
     on_folder_complete: tuple[str, ...] = ()
+    #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
+    #: The config file that was read, or the one that would have been (the default one, absent).
+    config_file: Path | None = field(default=None, compare=False)
+
+    def origin(self, key: str) -> tuple[str, str]:
+        """(source, name) of a setting for a ConfigError: (FILE, key) when the config file set it,
+        ("", --flag) when the command line did, ("", key) for a default."""
+        return self.origins.get(key, ("", key))
 
     def watch_mode(self, pattern: bytes) -> str:
         """The watch mode configured for a root pattern (its own, else the global one)."""
@@ -111,18 +121,25 @@ def _bool(key: str, value: Any, source: str) -> bool:
 
 
 def _mode(key: str, value: Any, source: str) -> int:
+    """Octal digits as chmod reads them: 0644, 644 and '0644' are all rw-r--r--."""
     text = str(value)
     if not (isinstance(value, (str, int)) and len(text) in (3, 4) and set(text) <= set("01234567")):
-        raise ConfigError(key, value, "file permissions in octal, quoted, e.g. '0644' or '0600'", source)
+        raise ConfigError(key, value, "file permissions in octal, e.g. 0644 or 0600", source)
     mode = int(text, 8)
     if mode & 0o7133:
-        raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. '0644')", source)
+        raise ConfigError(key, value, "read/write bits only, no execute, setuid or world-write (e.g. 0644)", source)
     return mode
 
 
 def _argv(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """A list of words; one string is a command of one word (no shell splits it, so one with a
+    space in it is refused rather than run as a program named 'notify-send photos')."""
+    if isinstance(value, str) and value.split() == [value]:
+        value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(key, value, "a command as a list of words, e.g. ['notify-send', 'photos']", source)
+        raise ConfigError(
+            key, value, "a command as a list of words, e.g. ['notify-send', 'photos'] (no shell splits it)", source
+        )
     return tuple(value)
 
 
@@ -139,6 +156,9 @@ def _positive_int(key: str, value: Any, source: str) -> int:
 
 
 def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """A list of patterns; one string is a list of one."""
+    if isinstance(value, str):
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(key, value, "a list of glob patterns such as '*/.thumbnails/*'", source)
     return tuple(value)
@@ -164,12 +184,22 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader, except that 0644 stays the string '0644': YAML 1.1 reads a leading zero as
+    octal and hands over 420, which no longer shows what was written; `_mode` reads the digits
+    as chmod does (a mode is the only key where a leading zero makes sense)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.yaml_implicit_resolvers["0"].insert(0, ("tag:yaml.org,2002:str", re.compile(r"^0[0-7]+$")))
+
+
 def parse(text: str, source: str = "<config>") -> dict[str, Any]:
     """Checked values of a YAML document, by Settings field name."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
-        raise ConfigError("(file)", source, f"valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError("(file)", source, source=source, message=_yaml_problem(exc)) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -185,12 +215,27 @@ def parse(text: str, source: str = "<config>") -> dict[str, Any]:
     return values
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`line L, column C: not valid YAML: PROBLEM (CONTEXT at line L, column C)`, 1-based, as editors count."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f"not valid YAML: {str(exc).splitlines()[0]}"
+    mark, context = exc.problem_mark, exc.context_mark
+    text = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {exc.problem}"
+    if exc.context and context is not None:
+        text += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+    return text
+
+
 def resolve(path: Path | None, overrides: Mapping[str, Any]) -> Settings:
     """The settings every command runs with: the config file (`path`, else the default one when
-    it exists), then `overrides` (the command line; None means "not given")."""
+    it exists), then `overrides` (the command line's flags by field name; None means "not given")."""
     values = load(path)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(Settings(), **values)
+    file = path or default_config_path()
+    origins = {key: (str(file), key) for key in values}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origins.update({key: ("", "--" + key.replace("_", "-")) for key in given})
+    return replace(Settings(), **values, origins=origins, config_file=file)
 
 
 def load(path: Path | None) -> dict[str, Any]:

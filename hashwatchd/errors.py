@@ -2,6 +2,7 @@
 
 HashwatchdError
 ├── ConfigError        a config key or command-line value is wrong      -> exit 2
+├── NoInputError       what a command reads is not there yet (no index)  -> exit 66 (EX_NOINPUT)
 ├── StoreError         the index cannot be opened or written            -> exit 74 (EX_IOERR)
 │   ├── StoreLockedError   another process is writing the same index   -> exit 75 (EX_TEMPFAIL)
 │   ├── StoreFormatError   the index was written by another schema     -> exit 65 (EX_DATAERR)
@@ -25,15 +26,23 @@ class HashwatchdError(Exception):
 
 
 class ConfigError(HashwatchdError):
-    """A configuration value is unusable. The message names the key, the value and what is allowed."""
+    """A configuration value is unusable. The message names the key, the value and what is allowed;
+    `message` replaces that sentence where it does not fit (a YAML syntax error, a missing setting)."""
 
     exit_code = 2
 
-    def __init__(self, key: str, value: object, allowed: str, source: str = "") -> None:
+    def __init__(self, key: str, value: object, allowed: str = "", source: str = "", *, message: str = "") -> None:
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {value!r} is not allowed; expected {allowed}")
+        super().__init__(where + (message or f"{key}: {value!r} is not allowed; expected {allowed}"))
         self.key = key
         self.value = value
+
+
+class NoInputError(HashwatchdError):
+    """What the command reads has not been made yet: the message names where it looked and the
+    command that makes it."""
+
+    exit_code = 66
 
 
 class StoreError(HashwatchdError):

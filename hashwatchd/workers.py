@@ -150,6 +150,7 @@ def _failed(task: Task, problem: Problem) -> Result:
 
 def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> None:
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
+    os.environ["OPENCV_LOG_LEVEL"] = "ERROR"  # no [ WARN:0@...] lines: each file's problem is reported once, by us
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
     import resource  # noqa: PLC0415
 
