@@ -186,18 +186,17 @@ def _given(s: config.Settings, key: str) -> str:
     return f"{name} in {source}" if source else ("the default" if name == key else name)
 
 
-def _require_index(s: config.Settings) -> None:
-    """An index exists to read (Store.open would refuse too, but as a StoreError: exit 74, 'could
-    not be written')."""
-    if (s.state_dir / "index" / "data.mdb").exists():
-        return
-    where = _given(s, "state_dir")
-    scan = (
-        f"hashwatchd scan --state-dir {shlex.quote(str(s.state_dir))}" if where == "--state-dir" else "hashwatchd scan"
-    )
-    raise NoInputError(
-        f"no index yet in {s.state_dir} (from {where}): `{scan}` creates it, as does the daemon (`hashwatchd run`)"
-    )
+def _read_index(s: config.Settings) -> store.Store:
+    """The index, opened to read one snapshot; when there is none yet, say where it was looked for
+    and which command makes it."""
+    try:
+        return store.Store.open(s.state_dir, write=False)
+    except NoInputError:
+        where = _given(s, "state_dir")
+        scan = "hashwatchd scan" + (f" --state-dir {shlex.quote(str(s.state_dir))}" if where == "--state-dir" else "")
+        raise NoInputError(
+            f"no index yet in {s.state_dir} (from {where}): `{scan}` creates it, as does the daemon (`hashwatchd run`)"
+        ) from None
 
 
 def _pool(s: config.Settings, tasks: int | None = None) -> Pool:
@@ -397,8 +396,7 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 
 def _matches(args: argparse.Namespace) -> int:
     s = _settings(args)
-    _require_index(s)
-    with store.Store.open(s.state_dir, write=False) as st, _pool(s) as pool:
+    with _read_index(s) as st, _pool(s) as pool:
         engine = Engine(st, pool)
         engine.load()
         engine.refresh()
@@ -408,9 +406,8 @@ def _matches(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     s = _settings(args)
-    _require_index(s)
     paths_ = [os.fsencode(p) for p in args.images]
-    with store.Store.open(s.state_dir, write=False) as st, _pool(s, len(paths_)) as pool:
+    with _read_index(s) as st, _pool(s, len(paths_)) as pool:
         engine = Engine(st, pool)
         engine.load_library()
         outs = engine.query(paths_)

@@ -248,4 +248,6 @@ def load(path: Path | None) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("--config", str(path), f"a readable file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("--config", str(path), f"a UTF-8 text file (byte {exc.start} is not UTF-8)") from None
     return parse(text, str(path))

@@ -29,7 +29,7 @@ import lmdb
 import numpy as np
 
 from hashwatchd import records
-from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError, StoreWriteError
+from hashwatchd.errors import NoInputError, StoreError, StoreFormatError, StoreLockedError, StoreWriteError
 from hashwatchd.model import Entry, Role
 from hashwatchd.pathmap import PathMap
 
@@ -127,8 +127,9 @@ class Store:
     def open(cls, state_dir: Path, *, write: bool = True) -> Store:
         """Open (creating when writing) the index in `state_dir`.
 
-        Raises StoreLockedError when another process writes it, StoreFormatError when it has
-        another schema, StoreError for anything else LMDB refuses, each naming the directory.
+        Raises NoInputError when there is no index to read, StoreLockedError when another process
+        writes it, StoreFormatError when it has another schema, StoreError for anything else LMDB
+        refuses, each naming the directory.
         """
         path = state_dir / "index"
         lock_fd = None
@@ -137,7 +138,7 @@ class Store:
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
                 lock_fd = _lock_writer(state_dir)
             elif not (path / "data.mdb").exists():
-                raise StoreError(f"no index in {state_dir}: run `hashwatchd scan` first")
+                raise NoInputError(f"no index yet in {state_dir}: `hashwatchd scan` creates it")
             env = _open_env(path, write, _INITIAL_MAP)
         except lmdb.Error as exc:
             if lock_fd is not None:

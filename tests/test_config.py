@@ -146,3 +146,11 @@ def test_nothing_is_written_inside_a_photo_tree(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "--report: " in r.stderr
     assert not (tmp_path / "lib/status.json").exists()
+
+
+def test_a_config_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    """A config file saved in another encoding is refused with the byte, not a traceback."""
+    conf = tmp_path / "c.yaml"
+    conf.write_bytes(b"needles: [/caf\xe9]\n")
+    with pytest.raises(ConfigError, match=r"expected a UTF-8 text file \(byte 14 is not UTF-8\)"):
+        config.load(conf)
