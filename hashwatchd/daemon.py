@@ -323,8 +323,7 @@ class Daemon:
         return self.roots[best] if best else None
 
     def _under(self, role: Role, prefix: bytes) -> Iterable[bytes]:
-        top = prefix.rstrip(b"/") + b"/"
-        return [p for p in self.mem.known[role] if p.startswith(top)]
+        return self.mem.known[role].under(prefix)
 
     # -- hints and reconcile --------------------------------------------------------------------
 
@@ -339,6 +338,7 @@ class Daemon:
             return
         seen: set[Hint] = set()
         while True:
+            self._ping()  # an rm -r of thousands of files is a long drain
             if hint not in seen:
                 seen.add(hint)
                 if hint.kind == "rescan":
@@ -382,8 +382,7 @@ class Daemon:
             return  # the whole root went away: offline, not deleted (checked on the timer)
         self.settler.forget(path)
         self.settler.forget_under(path)
-        gone = [path] if path in self.mem.known[root.role] else []
-        gone += self._under(root.role, path)
+        gone = [path] if path in self.mem.known[root.role] else list(self._under(root.role, path))
         if gone:
             self._apply(root.role, [], gone)
 
@@ -391,11 +390,11 @@ class Daemon:
         """Make the index of everything under `top` agree with the disk (a walk and a diff)."""
         root = root or self.roots[top]
         known = self.mem.known[root.role]
-        on_disk = {
-            f.path: f
-            for f in files.walk(top, self.settings.exclude, follow_symlinks=self.settings.follow_symlinks)
-            if not files.hidden_below(f.path, root.path)
-        }
+        on_disk: dict[bytes, files.Found] = {}
+        for f in files.walk(top, self.settings.exclude, follow_symlinks=self.settings.follow_symlinks):
+            self._ping()  # walking a large library on a cold disk takes minutes
+            if not files.hidden_below(f.path, root.path):
+                on_disk[f.path] = f
         prefix = ([top] if top in known else []) + list(self._under(root.role, top))
         if top == root.path and not on_disk and prefix:
             self._go_offline(root, "it lists no files while the index holds some: an unmounted share?")
@@ -553,10 +552,12 @@ class Daemon:
         self._write(role, put, delete)
         recheck: set[bytes] = set()
         for path in delete:
+            self._ping()
             if role is Role.HAYSTACK:
                 recheck |= self.mem.matched_by.get(path, set())
             self._forget(role, path)
         for e in put:
+            self._ping()
             if role is Role.HAYSTACK:
                 recheck |= self.mem.matched_by.get(e.path, set())
             self._remember(e)
