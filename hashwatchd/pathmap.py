@@ -203,12 +203,14 @@ class PathMap(MutableMapping[bytes, bytes]):
 
     def under(self, prefix: bytes) -> list[bytes]:
         """Every path strictly under the directory `prefix` (see `directory`), base paths first,
-        in O(log n + k). The first call sorts the base rows by path: ~2 s of CPU and 4 bytes a
-        path at 10^6 paths (the sort's int objects, ~50 MB, are freed when it ends)."""
+        in O(log n + k). The first call sorts the base rows by path, at 10^6 paths in ~3-5 s of
+        CPU; 4 bytes a path are kept. NumPy's argsort of the paths as objects rather than
+        sorted(range(n), key=...), which takes 30% less CPU but leaves its million int objects'
+        memory to the process (20 MiB more RSS in the daemon)."""
         top = directory(prefix)
         paths = self._paths
         if self._order is None:
-            self._order = np.array(sorted(range(len(paths)), key=paths.__getitem__), np.int32)
+            self._order = np.argsort(np.array(paths, dtype=object), kind="stable").astype(np.int32)
         order = self._order
         lo = bisect_left(order, top, key=paths.__getitem__)
         hi = bisect_left(order, _past(top), lo, key=paths.__getitem__)
