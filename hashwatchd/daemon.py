@@ -160,6 +160,7 @@ class Daemon:
         for root in list(self.roots.values()):
             if root.online:
                 self._reconcile(root.path)
+        _return_free_heap()  # what the first PathMap.under's sort freed (15 MiB at 10^6 entries)
         self._dirty = True
         last_roots = last_store = last_reconcile = time.monotonic()
         while not self._stopping:
