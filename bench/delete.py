@@ -13,8 +13,12 @@ until the status file's library count has dropped by DELETED. The same is done, 
 with a reference library holding only the files on disk. Prints, side by side: `rm -r` itself, the
 time until the status file shows it, the ratio to the reference, the longest time the daemon went
 without a WATCHDOG=1 ping after READY=1 (its start-up reconcile included) and after the start of
-rm -r, and its RSS before and after. Exits non-zero when a gap exceeds 10 s (systemd restarts the
-daemon after WatchdogSec=, 120 s in the shipped unit), or when the large library makes the same
+rm -r, and its RSS before and after.
+
+Exits non-zero when, after rm -r, a gap exceeds 10 s (systemd restarts the daemon after
+WatchdogSec=, 120 s in the shipped unit); when a gap after READY=1 exceeds 30 s (the start-up
+reconcile's first PathMap.under sorts the library's paths in one call, 3-5 s of CPU at 10^6: a
+quarter of WatchdogSec leaves room for a loaded machine); or when the large library makes the same
 `rm -r` take more than twice the reference's time: the work per deleted file is a lookup and an index
 commit (one per file, which is most of the reference's time) whatever the library's size, so the
 ratio should stay near 1; the machine is shared and noisy, and the first removal builds the
@@ -45,7 +49,8 @@ from hashwatchd.model import FileStat
 KEEP = 100  # files that stay: the root still lists files afterwards
 PER_FOLDER = 100
 WATCHDOG_USEC = 2_000_000
-GAP_FLOOR = 10.0
+GAP_FLOOR = 10.0  # after rm -r
+START_GAP_FLOOR = 30.0  # after READY=1
 RATIO_FLOOR = 2.0
 
 
@@ -213,8 +218,11 @@ def main() -> int:
             f"| {name}, {run.entries:,} entries | {run.rm:.2f} s | {seen} | {ratio} "
             f"| {run.gap:.1f} s, {run.gap_rm:.1f} s | {' -> '.join(map(mib, run.rss))} |"
         )
-    print(f"floors: longest gap <= {GAP_FLOOR:.0f} s; large library <= {RATIO_FLOOR:.0f}x the reference")
-    ok = ok and max(ref.gap, big.gap) <= GAP_FLOOR
+    print(
+        f"floors: longest gap <= {START_GAP_FLOOR:.0f} s after READY=1 and <= {GAP_FLOOR:.0f} s after rm -r; "
+        f"large library <= {RATIO_FLOOR:.0f}x the reference"
+    )
+    ok = ok and max(ref.gap, big.gap) <= START_GAP_FLOOR and max(ref.gap_rm, big.gap_rm) <= GAP_FLOOR
     ok = ok and ref.seen is not None and big.seen is not None and big.seen <= RATIO_FLOOR * ref.seen
     return 0 if ok else 1
 
