@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,8 @@ from hashwatchd.matching import DEFAULT_POLICY
 from hashwatchd.model import Entry, FileStat, Fingerprint, Role
 from hashwatchd.workers import Pool
 
+#: The stat of every synthetic entry (no such file exists: its root stays offline).
+STAT = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049, 1_700_000_000_000_000_000)
 _UPSAMPLE = cv2.resize(np.eye(4, dtype=np.float32), (4, 16), interpolation=cv2.INTER_LINEAR)
 
 
@@ -64,14 +67,25 @@ def library_path(work: Path, i: int) -> bytes:
     return f"{work}/Photos Library/Masters/{i // 500:04d}/IMG_{i:07d}.JPG".encode()
 
 
+def write_library(
+    st: store.Store,
+    n: int,
+    path: Callable[[int], bytes],
+    stat: Callable[[int], FileStat] = lambda _: STAT,
+    seed: int = 0,
+) -> None:
+    """Write `n` library entries, entry i at path(i) with stat(i) and a random fingerprint, in
+    transactions of the size the indexer writes."""
+    for start in range(0, n, 50_000):
+        fps = fingerprints(min(50_000, n - start), seed + start)
+        entries = [Entry(path(start + i), Role.HAYSTACK, stat(start + i), fp) for i, fp in enumerate(fps)]
+        for at in range(0, len(entries), engine.BATCH):
+            st.write(put=entries[at : at + engine.BATCH])
+
+
 def build(work: Path, n_lib: int, n_needles: int) -> None:
-    stat = FileStat(4_200_000, 1_700_000_000_000_000_000, 1, 2049, 1_700_000_000_000_000_000)
     with store.Store.open(work / "state") as st:
-        for start in range(0, n_lib, 50_000):
-            fps = fingerprints(min(50_000, n_lib - start), start)
-            entries = [Entry(library_path(work, start + i), Role.HAYSTACK, stat, fp) for i, fp in enumerate(fps)]
-            for at in range(0, len(entries), engine.BATCH):
-                st.write(put=entries[at : at + engine.BATCH])
+        write_library(st, n_lib, lambda i: library_path(work, i))
         needles = fingerprints(n_needles, 10**9)
         for k in range(0, n_needles, 10):  # near-copies of library entries: verification runs
             original = st.get(Role.HAYSTACK, library_path(work, k * 7919 % n_lib))
@@ -81,7 +95,7 @@ def build(work: Path, n_lib: int, n_needles: int) -> None:
                 lib_fp.dhash ^ 0b11, lib_fp.phash, lib_fp.thumb, lib_fp.chroma, lib_fp.width, lib_fp.height, bytes(16)
             )
         entries = [
-            Entry(f"{work}/card/DCIM/{k // 1000:03d}CANON/IMG_{k:05d}.JPG".encode(), Role.NEEDLE, stat, fp)
+            Entry(f"{work}/card/DCIM/{k // 1000:03d}CANON/IMG_{k:05d}.JPG".encode(), Role.NEEDLE, STAT, fp)
             for k, fp in enumerate(needles)
         ]
         for at in range(0, len(entries), engine.BATCH):

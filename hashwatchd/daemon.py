@@ -125,6 +125,7 @@ class Daemon:
         systemd.notify("READY=1", "STATUS=reconciling the index with the disk")
         for root in self.roots.online():
             self.intake.reconcile(root.path, root)
+        _return_free_heap()  # what the start-up walk and the first folder lookups freed
         last_roots = last_store = last_reconcile = time.monotonic()
         while not self._stopping:
             if self._reload_asked:

@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Files hashed per batch: the engine judges and the status file can be written between two.
 BATCH = 64
-#: Hints handled between two heartbeats.
-_HINTS_PER_BEAT = 256
 
 
 class Intake:
@@ -47,6 +45,7 @@ class Intake:
         stopping: Callable[[], bool],
     ) -> None:
         self.engine, self.roots, self.settler, self.hints = engine, roots, settler, hints
+        self._gone: list[bytes] = []  # vanished paths, forgotten together when the drain ends
         self._beat = heartbeat
         self._stopping = stopping
 
@@ -60,24 +59,30 @@ class Intake:
         except queue.Empty:
             return
         seen: set[Hint] = set()
-        while True:
-            if hint not in seen:
-                seen.add(hint)
-                if hint.kind == "rescan":
-                    root = self.roots.roots.get(hint.path)
-                    if root is not None and root.online:
-                        log.info("rescanning %s", os.fsdecode(hint.path))
-                        self.reconcile(hint.path, root)
-                else:
-                    self.look(hint.path)
-                if len(seen) % _HINTS_PER_BEAT == 0:
-                    self._beat()
-            if self._stopping():
-                return
-            try:
-                hint = self.hints.get_nowait()
-            except queue.Empty:
-                return
+        try:
+            while True:
+                if hint not in seen:
+                    seen.add(hint)
+                    if hint.kind == "rescan":
+                        root = self.roots.roots.get(hint.path)
+                        if root is not None and root.online:
+                            log.info("rescanning %s", os.fsdecode(hint.path))
+                            self.reconcile(hint.path, root)
+                    else:
+                        self.look(hint.path)
+                    self._beat()  # an rm -r of thousands of files is a long drain
+                if self._stopping():
+                    return
+                try:
+                    hint = self.hints.get_nowait()
+                except queue.Empty:
+                    return
+        finally:
+            self._forget_gone()
+
+    def _forget_gone(self) -> None:
+        self.engine.vanish(self._gone)
+        self._gone.clear()
 
     def look(self, path: bytes) -> None:
         """Act on what the disk says about `path` now."""
@@ -109,13 +114,14 @@ class Intake:
             return  # the whole root went away: offline, not deleted (found by the root check)
         self.settler.forget(path)
         self.settler.forget_under(path)
-        self.engine.vanish(path)
+        self._gone.append(path)
 
     def reconcile(self, top: bytes, root: Root | None = None) -> None:
         """Make the index of everything under `top` agree with the disk: gone files are
         forgotten, new and changed ones wait in the settler (already settled if their mtime is
         older than the settle time)."""
         root = root or self.roots.roots[top]
+        self._forget_gone()  # the deletions seen before this walk come first
         diff = self.engine.survey(top)
         self.engine.apply(root.role, [], diff.gone)
         now, wall = time.monotonic(), time.time_ns()
@@ -149,6 +155,7 @@ class Intake:
                 batch.append(Found(path, fs, stat.S_ISREG(st.st_mode)))
                 if len(batch) >= BATCH:
                     break
+            self._forget_gone()
             if not batch:
                 return
             done = self.engine.index(batch, stop=self._stopping)

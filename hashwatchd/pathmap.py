@@ -7,11 +7,16 @@ at 10^6 paths that is 40 MB of hash table and 65 MB of value objects. Here the v
 buffer and a path is found through its hash in a sorted array (12 bytes a path); what changes
 after construction goes to a small dict on top, so building is one pass and updates stay cheap.
 A lookup costs more than a dict's; `get_many` does a rescan's worth in bulk.
+
+`under(prefix)` lists the paths under a directory without looking at the others (deleting a folder
+must not cost a pass over a million paths): the base paths through their byte order, sorted at the
+first call (4 bytes a path), and those set later through a sorted list of them (`SortedPaths`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, Sequence
+from bisect import bisect_left
+from collections.abc import Collection, Iterator, MutableMapping, Sequence
 
 import numpy as np
 
@@ -39,6 +44,70 @@ def find(index: HashIndex, paths: Sequence[bytes], path: bytes, at: int | None =
         at += 1
 
 
+def directory(prefix: bytes) -> bytes:
+    """What every path strictly under the directory `prefix` starts with: `prefix` and one slash
+    (b"/a/b" and b"/a/b/" give b"/a/b/", which b"/a/bc/x" does not start with; b"/" gives b"/")."""
+    return prefix.rstrip(b"/") + b"/"
+
+
+def _past(top: bytes) -> bytes:
+    """The least bytes string after every string that starts with `top` (which ends with b"/",
+    and b"0" follows b"/"): the paths under `top` are those in [top, _past(top)) in byte order."""
+    return top[:-1] + b"0"
+
+
+class SortedPaths:
+    """The keys of a dict of paths, `members`, kept in byte order for `under` (O(log n + k)).
+
+    Its owner calls `added(path)` once `path` has become a key and `removed(path)` once it has stopped
+    being one. Additions wait in a list and are sorted in at the next `under` (a run of them costs an
+    append each); a sorted path is removed at once (a bisection and a memmove). 8 bytes a path.
+    """
+
+    def __init__(self, members: Collection[bytes]) -> None:
+        self._members = members
+        self._sorted: list[bytes] = []  # sorted, no repeats, every one a member
+        self._new: list[bytes] = []  # every member not in _sorted; maybe repeats, and former members
+
+    def added(self, path: bytes) -> None:
+        self._new.append(path)
+        if len(self._new) > 2 * len(self._members) + 4096:  # churn without queries: drop the former members
+            self._new = [p for p in dict.fromkeys(self._new) if p in self._members]
+
+    def removed(self, path: bytes) -> None:
+        i = bisect_left(self._sorted, path)
+        if i < len(self._sorted) and self._sorted[i] == path:
+            del self._sorted[i]
+        # else it waits in _new, and is dropped there when sorted in
+
+    def _merge(self) -> list[bytes]:
+        if self._new:
+            fresh = sorted({p for p in self._new if p in self._members})
+            self._new = []
+            if fresh:
+                self._sorted += fresh
+                self._sorted.sort()  # two sorted runs: one linear merge
+        return self._sorted
+
+    def _span(self, top: bytes) -> tuple[int, int]:
+        paths = self._merge()
+        lo = bisect_left(paths, top)
+        return lo, bisect_left(paths, _past(top), lo)
+
+    def under(self, top: bytes) -> list[bytes]:
+        """The members that start with `top` (a directory's path and b"/": see `directory`)."""
+        lo, hi = self._span(top)
+        return self._sorted[lo:hi]
+
+    def pop_under(self, top: bytes) -> list[bytes]:
+        """under(top), no longer listed here (the owner drops them from `members` without
+        calling `removed` for each: one memmove for all)."""
+        lo, hi = self._span(top)
+        out = self._sorted[lo:hi]
+        del self._sorted[lo:hi]
+        return out
+
+
 class PathMap(MutableMapping[bytes, bytes]):
     """`paths[i]` maps to `values[i * width : (i + 1) * width]`, plus whatever is set later."""
 
@@ -49,6 +118,8 @@ class PathMap(MutableMapping[bytes, bytes]):
         self._index = hash_index(self._paths)
         self._gone = np.zeros(len(self._paths), bool)  # base rows deleted, or overridden by _top
         self._top: dict[bytes, bytes] = {}
+        self._top_order = SortedPaths(self._top)
+        self._order: np.ndarray | None = None  # base rows in their paths' byte order, built by under()
         self._len = len(self._paths)
 
     def _row(self, path: bytes, at: int | None = None) -> int | None:
@@ -89,11 +160,6 @@ class PathMap(MutableMapping[bytes, bytes]):
             out.append(value)
         return out
 
-    def under(self, top: bytes) -> list[bytes]:
-        """Every path strictly below directory `top`."""
-        start = top.rstrip(b"/") + b"/"
-        return [p for p in self if p.startswith(start)]
-
     def __getitem__(self, path: bytes) -> bytes:
         value = self.get(path)
         if value is None:
@@ -104,13 +170,16 @@ class PathMap(MutableMapping[bytes, bytes]):
         return isinstance(path, bytes) and (path in self._top or self._row(path) is not None)
 
     def __setitem__(self, path: bytes, value: bytes) -> None:
-        if path not in self._top:
+        new = path not in self._top
+        if new:
             row = self._row(path)
             if row is None:
                 self._len += 1
             else:
                 self._gone[row] = True
         self._top[path] = value
+        if new:
+            self._top_order.added(path)
 
     def __delitem__(self, path: bytes) -> None:
         if self._top.pop(path, None) is None:
@@ -118,6 +187,8 @@ class PathMap(MutableMapping[bytes, bytes]):
             if row is None:
                 raise KeyError(path)
             self._gone[row] = True
+        else:
+            self._top_order.removed(path)
         self._len -= 1
 
     def __iter__(self) -> Iterator[bytes]:
@@ -129,3 +200,20 @@ class PathMap(MutableMapping[bytes, bytes]):
 
     def __len__(self) -> int:
         return self._len
+
+    def under(self, prefix: bytes) -> list[bytes]:
+        """Every path strictly under the directory `prefix` (see `directory`), base paths first,
+        in O(log n + k). The first call sorts the base rows by path, at 10^6 paths in ~3-5 s of
+        CPU; 4 bytes a path are kept. NumPy's argsort of the paths as objects rather than
+        sorted(range(n), key=...), which takes 30% less CPU but leaves its million int objects'
+        memory to the process (20 MiB more RSS in the daemon)."""
+        top = directory(prefix)
+        paths = self._paths
+        if self._order is None:
+            self._order = np.argsort(np.array(paths, dtype=object), kind="stable").astype(np.int32)
+        order = self._order
+        lo = bisect_left(order, top, key=paths.__getitem__)
+        hi = bisect_left(order, _past(top), lo, key=paths.__getitem__)
+        rows = order[lo:hi]
+        rows = rows[~self._gone[rows]]
+        return [paths[row] for row in rows.tolist()] + self._top_order.under(top)

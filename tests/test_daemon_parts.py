@@ -95,7 +95,7 @@ def test_intake_hashes_a_settled_file_and_forgets_a_deleted_folder(
     tmp_path: Path, pool: Pool, watcher: Watcher
 ) -> None:
     """A hint for a new file puts it in the settler; once ripe it is hashed into the engine; a hint
-    for a folder that vanished forgets everything indexed under it."""
+    for a folder that vanished forgets everything indexed under it, when the drain of hints ends."""
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     (tmp_path / "card").mkdir()
     intake, engine, settler = _intake(tmp_path, pool, watcher)
@@ -108,7 +108,8 @@ def test_intake_hashes_a_settled_file_and_forgets_a_deleted_folder(
     assert engine.refresh() == {_b(tmp_path / "card/trip/a.jpg")}
     assert engine.outcomes[_b(tmp_path / "card/trip/a.jpg")].status is Status.SAME
     shutil.rmtree(tmp_path / "card/trip")
-    intake.look(_b(tmp_path / "card/trip"))
+    intake.hints.put(Hint("path", _b(tmp_path / "card/trip")))
+    intake.drain(0)
     assert engine.refresh() == {_b(tmp_path / "card/trip/a.jpg")}
     assert engine.outcomes == {}
     engine.store.close()

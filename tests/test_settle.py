@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from hashwatchd.model import FileStat
 from hashwatchd.settle import Settler
 
@@ -39,3 +41,33 @@ def test_take_and_forget() -> None:
     s.forget_under(b"/d")
     assert len(s) == 0
     assert s.next_due(0.0) is None
+
+
+def test_forget_under_agrees_with_a_filter_through_random_changes() -> None:
+    """Files observed, taken, forgotten, observed again, and whole folders forgotten (also
+    b"/d/a" beside b"/d/ab", a trailing slash, the root), in a seeded random order: what waits
+    is always what a brute-force filter leaves."""
+    rng = random.Random(3)
+    names = [b"a", b"ab", b"a-b", b"a.b", b"a0", b"\xff", b"x.jpg"]
+    universe = [b"/" + b"/".join(rng.choice(names) for _ in range(rng.randint(1, 4))) for _ in range(2000)]
+    s = Settler(0.5)
+    ref: set[bytes] = set()
+    for step in range(5000):
+        path = rng.choice(universe)
+        action = rng.random()
+        if action < 0.5:
+            s.observe(path, A if step % 2 else A_GROWN, float(step))
+            ref.add(path)
+        elif action < 0.7:
+            s.take(path)
+            ref.discard(path)
+        elif action < 0.9:
+            s.forget(path)
+            ref.discard(path)
+        else:
+            prefix = rng.choice([path, path[: path.rfind(b"/")], path + b"/", path[:-1], b"/", b"/a"])
+            s.forget_under(prefix)
+            top = prefix.rstrip(b"/") + b"/"
+            ref = {p for p in ref if not p.startswith(top)}
+        assert len(s) == len(ref)
+    assert sorted(s.paths()) == sorted(ref)
