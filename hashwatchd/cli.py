@@ -21,7 +21,7 @@ from hashwatchd import config, files, logs, paths, publish, store
 from hashwatchd.daemon import Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
-from hashwatchd.model import Outcome, Role, Status
+from hashwatchd.model import Kind, Outcome, Role, Status
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.workers import Pool
 
@@ -224,7 +224,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.rebuild:
         store.rebuild(s.state_dir)
     with store.Store.open(s.state_dir) as st, _pool(s) as pool:
-        engine = Engine(st, pool, excludes=s.exclude, follow_symlinks=s.follow_symlinks)
+        engine = Engine(st, pool, s)
         engine.set_roots({**dict.fromkeys(haystack, Role.HAYSTACK), **dict.fromkeys(needles, Role.NEEDLE)})
         engine.load()
         engine.prune({Role.HAYSTACK: haystack, Role.NEEDLE: needles})
@@ -248,6 +248,13 @@ def _progress_bar(role: Role) -> Progress | None:
         print(f"\rhashing {role.value}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     return show
+
+
+_KIND_NOUNS = {Kind.PHOTO: "photo", Kind.RAW: "raw file", Kind.VIDEO: "video", Kind.OTHER: "other file"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
@@ -275,12 +282,13 @@ def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int,
     by_status: dict[FolderStatus, int] = {}
     for f in doc.folders:
         by_status[f.status] = by_status.get(f.status, 0) + 1
-    nee = doc.to_json()["needles"]
-    assert isinstance(nee, dict)
+    kinds = {kind: sum(f.kinds[kind] for f in doc.folders) for kind in Kind}
+    what = ", ".join(_count(n, _KIND_NOUNS[kind]) for kind, n in kinds.items() if n)
+    unreadable = sum(f.counts[Status.UNREADABLE] for f in doc.folders)
     print(
-        f"library: {doc.haystack[0]} images ({doc.haystack[1]} unreadable); "
-        f"needles: {nee['images']} images ({nee['unreadable']} unreadable) "
-        f"in {len(doc.folders)} folders"
+        f"library: {_count(doc.haystack[0], 'file')} ({doc.haystack[1]} unreadable); "
+        f"needles: {_count(sum(kinds.values()), 'file')}{f' ({what})' if what else ''}, {unreadable} unreadable, "
+        f"in {_count(len(doc.folders), 'folder')}"
         + ": " * bool(by_status)
         + ", ".join(
             f"{n} {k.value.replace('_', ' ')}" for k, n in sorted(by_status.items(), key=lambda kv: kv[0].value)
@@ -397,7 +405,7 @@ def _print_outcomes(outcomes: list[Outcome], as_json: bool) -> None:
 def _matches(args: argparse.Namespace) -> int:
     s = _settings(args)
     with _read_index(s) as st, _pool(s) as pool:
-        engine = Engine(st, pool)
+        engine = Engine(st, pool, s)
         engine.load()
         engine.refresh()
         _print_outcomes(engine.sorted_outcomes(), args.json)
@@ -408,7 +416,7 @@ def _query(args: argparse.Namespace) -> int:
     s = _settings(args)
     paths_ = [os.fsencode(p) for p in args.images]
     with _read_index(s) as st, _pool(s, len(paths_)) as pool:
-        engine = Engine(st, pool)
+        engine = Engine(st, pool, s)
         engine.load_library()
         outs = engine.query(paths_)
     _print_outcomes(outs, args.json)

@@ -55,6 +55,8 @@ class Settings:
     poll_interval: float = 30.0
     reconcile_interval: float = 3600.0
     on_folder_complete: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ("defaults",)
+    raw_match: str = "exact"
     #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
     origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     #: The config file that was read, or the one that would have been (the default one, absent).
@@ -164,6 +166,18 @@ def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _raw_match(key: str, value: Any, source: str) -> str:
+    if value not in ("exact", "any"):
+        raise ConfigError(
+            key,
+            value,
+            "exact (a raw file is imported when the library holds a raw file of the shot) or any "
+            "(its camera JPEG or an export counts too)",
+            source,
+        )
+    return str(value)
+
+
 _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "haystack": parse_dirs,
     "needles": parse_dirs,
@@ -181,6 +195,8 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "poll_interval": _seconds,
     "reconcile_interval": _seconds,
     "on_folder_complete": _argv,
+    "ignore": _globs,
+    "raw_match": _raw_match,
 }
 
 

@@ -78,14 +78,7 @@ class Daemon:
         ):
             self.store = store
             self.watcher = Watcher(self.hints, s.poll_interval)
-            self.engine = Engine(
-                store,
-                pool,
-                excludes=s.exclude,
-                follow_symlinks=s.follow_symlinks,
-                keep_unsaved=True,
-                heartbeat=self._ping,
-            )
+            self.engine = Engine(store, pool, s, keep_unsaved=True, heartbeat=self._ping)
             self.roots = RootSet(self.watcher, self._watch_mode, self.engine)
             self.intake = Intake(
                 self.engine,
@@ -200,7 +193,7 @@ class Daemon:
         """Hand reloaded settings to the collaborators that read them."""
         self.settings = s
         self.settler.settle = s.settle
-        self.engine.excludes = s.exclude
+        self.engine.configure(s)
         self.status.path, self.status.mode, self.status.interval = s.report_path, s.report_mode, s.report_interval
         self.hooks.argv = s.on_folder_complete
 

@@ -22,17 +22,20 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hashwatchd import files, paths, reconcile
+from hashwatchd.config import Settings
 from hashwatchd.errors import StoreWriteError
-from hashwatchd.matching import DEFAULT_POLICY, Library, Policy, pixel_checks_needed, verdict
-from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Match, Outcome, Problem, Role, Status
+from hashwatchd.files import Selection
+from hashwatchd.ignore import Rules
+from hashwatchd.matching import DEFAULT_POLICY, Check, Library, checks_needed, verdict
+from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Kind, Match, Outcome, Problem, Role, Status
 from hashwatchd.pathmap import PathMap
 from hashwatchd.reconcile import Diff
 from hashwatchd.records import pack_stat
 from hashwatchd.store import Store
-from hashwatchd.workers import Hashed, Pool
+from hashwatchd.workers import Hashed, Pool, decoders
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ _JUDGE_BATCH = 1024
 _RETRIES = 2
 
 NOT_REGULAR = Problem("not-a-regular-file", "a FIFO, socket or device")
+_KEPT_CHANGING = Problem("changed", "the file changed while it was being read")
+#: Problems a newer decoder may not have.
+_RETRIED = frozenset({"unsupported-format", "not-an-image", "corrupt", "decoder-crashed", "decoder-timeout"})
+_NO_STAT = FileStat(0, 0, 0, 0, 0)
 
 Progress = Callable[[int, int], None]
 
@@ -85,16 +92,13 @@ class Engine:
         self,
         store: Store,
         pool: Pool,
+        settings: Settings | None = None,
         *,
-        excludes: Sequence[str] = (),
-        follow_symlinks: bool = False,
-        policy: Policy = DEFAULT_POLICY,
         keep_unsaved: bool = False,
         heartbeat: Callable[[], None] | None = None,
     ) -> None:
-        self.store, self.pool, self.policy = store, pool, policy
-        self.excludes = tuple(excludes)
-        self.follow_symlinks = follow_symlinks
+        self.store, self.pool = store, pool
+        self.configure(settings or Settings())
         self.keep_unsaved = keep_unsaved
         self._beat = heartbeat or (lambda: None)
         self.roots: dict[bytes, Role] = {}
@@ -102,7 +106,7 @@ class Engine:
         self.bad: dict[Role, set[bytes]] = {r: set() for r in Role}
         self.library = Library()
         self.needles = Library()  # the needles' fingerprints, for the reverse search
-        self.needle_fp: dict[bytes, tuple[Fingerprint | None, Problem | None]] = {}
+        self.needle_fp: dict[bytes, tuple[Fingerprint | None, Problem | None, Kind]] = {}
         self.outcomes: dict[bytes, Outcome] = {}
         self.matched_by: dict[bytes, set[bytes]] = {}
         self.counters = Counters()
@@ -114,6 +118,15 @@ class Engine:
         self._hidden: dict[bytes, tuple[Role, list[bytes]]] = {}  # folders that cannot be listed
         self.identities: dict[bytes, tuple[int, int]] = {}  # root -> (device, inode) its entries came from
 
+    def configure(self, s: Settings) -> None:
+        """Take the settings that decide which files count and how they are judged (again, when
+        the daemon reloads its configuration)."""
+        self.excludes = s.exclude
+        self.follow_symlinks = s.follow_symlinks
+        rules = Rules.of(s.ignore)
+        self.select = {Role.HAYSTACK: Selection(rules), Role.NEEDLE: Selection(rules, suffixes=None)}
+        self.policy = replace(DEFAULT_POLICY, raw_match_any=s.raw_match == "any")
+
     # -- roots ----------------------------------------------------------------------------
 
     def set_roots(self, roots: Mapping[bytes, Role]) -> None:
@@ -123,6 +136,12 @@ class Engine:
     def root_of(self, path: bytes) -> bytes | None:
         """The innermost root `path` lies strictly below."""
         return paths.root_of(path, self.roots)
+
+    def selected(self, root: bytes, role: Role, path: bytes) -> bool:
+        """Whether the file at `path` counts, as a walk of `root` would say (files.Selection)."""
+        select = self.select[role]
+        rel = path[len(paths.prefix(root)) :].split(b"/")
+        return select.file(rel[-1]) and all(select.folder(b"/".join(rel[:k])) for k in range(1, len(rel)))
 
     def role_of(self, path: bytes) -> Role | None:
         root = self.root_of(path)
@@ -146,12 +165,32 @@ class Engine:
     # -- loading ----------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Read the index into memory; every needle is due to be judged."""
+        """Read the index into memory; every needle is due to be judged. When the decoders changed
+        since the index was written, the files they could not read are made due to be read again."""
         self.identities = self.store.root_identities()
         self.load_library()
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)
         self._due.update(self.needle_fp)
+        current = decoders()
+        if self.store.writable and self.store.decoders() != current:
+            self._retry_unread()
+            self.store.set_decoders(current)
+
+    def _retry_unread(self) -> None:
+        """Forget the stat of every file whose problem a decoder decided (not the file: a cut copy
+        stays cut), so that the next survey reads it again."""
+        for role in Role:
+            retry = []
+            for path in sorted(self.bad[role]):
+                e = self.store.get(role, path)
+                if e is not None and e.problem is not None and e.problem.code in _RETRIED:
+                    retry.append(Entry(path, role, _NO_STAT, None, e.problem, e.kind))
+            if retry:
+                log.info(
+                    "%d %s files that could not be read are read again: the decoders changed", len(retry), role.value
+                )
+                self.apply(role, retry, [])
 
     def load_library(self) -> None:
         """Read the library into memory as columns: a million Entry and Fingerprint objects
@@ -214,7 +253,12 @@ class Engine:
             self._beat()
 
         walk = files.walk(
-            top, self.excludes, follow_symlinks=self.follow_symlinks, prune=nested, unlistable=unlistable.__setitem__
+            top,
+            self.excludes,
+            follow_symlinks=self.follow_symlinks,
+            prune=nested,
+            unlistable=unlistable.__setitem__,
+            select=self.select[role],
         )
         for found in walk:
             on_disk.add(found.path)
@@ -259,7 +303,7 @@ class Engine:
         them again (`Indexed.retry`). `stop()` true ends the work after the file in hand.
         """
         by_path = {f.path: f for f in found}
-        self._record([self._entry(f, None, NOT_REGULAR) for f in found if not f.regular])
+        self._record([self._entry(f, None, NOT_REGULAR, Kind.OTHER) for f in found if not f.regular])
         todo = [f.path for f in found if f.regular]
         out = Indexed()
         batch: list[Entry] = []
@@ -284,13 +328,14 @@ class Engine:
         self.counters.hashed += out.hashed
         return out
 
-    def _entry(self, found: Found, fp: Fingerprint | None, problem: Problem | None) -> Entry:
+    def _entry(self, found: Found, fp: Fingerprint | None, problem: Problem | None, kind: Kind) -> Entry:
         role = self.role_of(found.path)
         assert role is not None, found.path
-        return Entry(found.path, role, found.stat, fp, problem)
+        return Entry(found.path, role, found.stat, fp, problem, kind)
 
     def _hashed(self, result: Hashed, found: Found) -> Entry:
-        entry = self._entry(found._replace(stat=result.stat or found.stat), result.fingerprint, result.problem)
+        stat = result.stat or found.stat
+        entry = self._entry(found._replace(stat=stat), result.fingerprint, result.problem, result.kind)
         log.debug("hashed %s %s", entry.role.value, os.fsdecode(entry.path))
         if result.problem:
             log.info("unreadable: %s: %s", os.fsdecode(result.path), result.problem)
@@ -337,9 +382,7 @@ class Engine:
                     break
             for f in todo:
                 log.info("unreadable: %s: it kept changing while it was read", os.fsdecode(f.path))
-            self._record(
-                [self._entry(f, None, Problem("changed", "the file changed while it was being read")) for f in todo]
-            )
+            self._record([self._entry(f, None, _KEPT_CHANGING, Kind.OTHER) for f in todo])
 
     def _restat(self, retry: Iterable[bytes]) -> list[Found]:
         """The files of `retry` as they are now; those that vanished are forgotten."""
@@ -430,7 +473,7 @@ class Engine:
         else:
             side.add(e.path, e.fingerprint)
         if e.role is Role.NEEDLE:
-            self.needle_fp[e.path] = (e.fingerprint, e.problem)
+            self.needle_fp[e.path] = (e.fingerprint, e.problem, e.kind)
 
     def _forget(self, role: Role, path: bytes) -> None:
         self.known[role].pop(path, None)
@@ -465,30 +508,45 @@ class Engine:
     def query(self, files_: Sequence[bytes]) -> list[Outcome]:
         """Judge files that need not be in the index, without recording them."""
         results = {r.path: r for r in self.pool.map(files_)}
-        return self._judge([(p, results[p].fingerprint, results[p].problem) for p in files_])
+        return self._judge([(p, results[p].fingerprint, results[p].problem, results[p].kind) for p in files_])
 
-    def _judge(self, items: Sequence[tuple[bytes, Fingerprint | None, Problem | None]]) -> list[Outcome]:
+    def _judge(self, items: Sequence[tuple[bytes, Fingerprint | None, Problem | None, Kind]]) -> list[Outcome]:
         """The judge pipeline: candidates and verification for all needles at once, then the
-        full-resolution checks their `same` matches need, then each needle's verdict."""
-        found = self.library.match_many([fp for _, fp, _ in items], self.policy)
-        checks = self._confirm([(p, fp, f) for (p, fp, _), f in zip(items, found, strict=True)])
+        checks their matches need (check_for), then each needle's verdict."""
+        found = self.library.match_many([fp for _, fp, _, _ in items], self.policy)
+        checks = self._confirm([(p, fp, f) for (p, fp, _, _), f in zip(items, found, strict=True)])
         return [
-            verdict(p, fp, problem, f, self.library, policy=self.policy, checks=checks)
-            for (p, fp, problem), f in zip(items, found, strict=True)
+            verdict(p, fp, problem, f, self.library, kind=kind, policy=self.policy, checks=checks)
+            for (p, fp, problem, kind), f in zip(items, found, strict=True)
         ]
 
     def _confirm(
         self, needles: Sequence[tuple[bytes, Fingerprint | None, Sequence[Match]]]
     ) -> dict[tuple[bytes, bytes], bool]:
-        """Full-resolution checks for every (needle, library) pair that needs one, by path pair.
-        Results are cached in the index by the two files' content digests, so a pair of
-        contents is decoded once wherever the files are."""
-        wanted: dict[tuple[bytes, bytes], tuple[bytes, bytes, int]] = {}
+        """The result of every check the needles' matches need, by (needle, library) path pair."""
+        pixels: list[tuple[bytes, bytes, Fingerprint, Fingerprint]] = []
+        same_bytes: list[tuple[bytes, bytes]] = []
         for path, fp, found in needles:
-            for lp in pixel_checks_needed(fp, found, self.library, policy=self.policy):
+            for lp, check in checks_needed(fp, found, self.library, policy=self.policy):
                 lfp = self.library.fingerprint(lp)
                 assert fp is not None and lfp is not None
-                wanted[(path, lp)] = (fp.digest, lfp.digest, min(fp.width, fp.height, lfp.width, lfp.height))
+                if check is Check.PIXELS:
+                    pixels.append((path, lp, fp, lfp))
+                else:
+                    same_bytes.append((path, lp))
+        out = self._compare_pixels(pixels)
+        out.update(self._compare_bytes(same_bytes))
+        return out
+
+    def _compare_pixels(
+        self, pairs: Sequence[tuple[bytes, bytes, Fingerprint, Fingerprint]]
+    ) -> dict[tuple[bytes, bytes], bool]:
+        """Full-resolution comparisons. Results are cached in the index by the two files' content
+        digests, so a pair of contents is decoded once wherever the files are."""
+        wanted = {
+            (n, lib): (nfp.digest, lfp.digest, min(nfp.width, nfp.height, lfp.width, lfp.height))
+            for n, lib, nfp, lfp in pairs
+        }
         cached = self.store.checks((n, h) for n, h, _ in wanted.values())
         out: dict[tuple[bytes, bytes], bool] = {}
         todo = []
@@ -514,6 +572,55 @@ class Engine:
             try:
                 self.store.put_checks(fresh)
             except StoreWriteError as exc:  # only a cache: the checks are redone next time
+                log.warning("%s", exc)
+        return out
+
+    def _compare_bytes(self, pairs: Sequence[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
+        """Whether raw files or videos whose sampled digests agree are the same bytes: both read
+        whole, once per version of each file (the whole-file digests are kept in the index with
+        the stat they belong to)."""
+        if not pairs:
+            return {}
+        digests = self._full_digests({Role.NEEDLE: {n for n, _ in pairs}, Role.HAYSTACK: {lib for _, lib in pairs}})
+        out = {}
+        for n, lib in pairs:
+            a, b = digests.get((Role.NEEDLE, n)), digests.get((Role.HAYSTACK, lib))
+            if a is not None and b is not None:
+                out[(n, lib)] = a == b
+        return out
+
+    def _full_digests(self, wanted: Mapping[Role, set[bytes]]) -> dict[tuple[Role, bytes], bytes]:
+        """The whole-file digest of each path, from the index when its stat still matches, else
+        read now (in the decoder pool) and remembered."""
+        out: dict[tuple[Role, bytes], bytes] = {}
+        todo: dict[bytes, Role] = {}
+        for role, wanted_paths in wanted.items():
+            cached = self.store.full_digests(role, wanted_paths)
+            for path in wanted_paths:
+                stat, digest = cached.get(path, (None, b""))
+                if stat is not None and stat == self.known[role].get(path):
+                    out[(role, path)] = digest
+                else:
+                    todo[path] = role
+        if not todo:
+            return out
+        log.info("reading %d files whole to prove them byte-identical", len(todo))
+        fresh: dict[Role, list[tuple[bytes, bytes, bytes]]] = {role: [] for role in Role}
+        for result in self.pool.digests(todo):
+            self._beat()
+            role = todo[result.path]
+            if result.digest is None or result.stat is None:
+                log.info("cannot read %s whole: %s", os.fsdecode(result.path), result.problem)
+                continue
+            out[(role, result.path)] = result.digest
+            stat = pack_stat(*result.stat)
+            if stat == self.known[role].get(result.path):
+                fresh[role].append((result.path, stat, result.digest))
+        if self.store.writable:
+            try:
+                for role, items in fresh.items():
+                    self.store.put_full_digests(role, items)
+            except StoreWriteError as exc:  # only a cache: read again next time
                 log.warning("%s", exc)
         return out
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from hashwatchd.decode import Picture
-from hashwatchd.model import Fingerprint
+from hashwatchd.model import Fingerprint, Kind
 
 THUMB = 16
 CHROMA = 8
@@ -31,7 +31,12 @@ BASE = 64
 
 
 def fingerprint(picture: Picture, data: bytes) -> Fingerprint:
-    """All features of one decoded picture; `data` are the file bytes it came from."""
+    """All features of one decoded photo; `data` are the file bytes it came from."""
+    return describe(picture, digest(data))
+
+
+def describe(picture: Picture, digest: bytes, kind: Kind = Kind.PHOTO) -> Fingerprint:
+    """All features of one decoded picture, with the file's `digest` (media.py says which)."""
     base = cv2.resize(picture.bgr.astype(np.float32), (BASE, BASE), interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
     colour8 = np.clip(_box(base, BASE // CHROMA) + 0.5, 0, 255).astype(np.uint8)
@@ -43,7 +48,8 @@ def fingerprint(picture: Picture, data: bytes) -> Fingerprint:
         chroma=np.ascontiguousarray(lab[:, :, 1:]).tobytes(),
         width=picture.width,
         height=picture.height,
-        digest=digest(data),
+        digest=digest,
+        kind=kind,
     )
 
 

@@ -1,4 +1,4 @@
-"""The file system side: list photo files under a root, and read one safely.
+"""The file system side: list the files of a tree that count, and open one safely.
 
 Paths are bytes throughout: on Linux a file name is any bytes, and decoding it (then encoding
 it back) would drop or mangle names that are not UTF-8.
@@ -13,15 +13,15 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 
 from hashwatchd import formats, paths
 from hashwatchd.errors import PhotoError
+from hashwatchd.ignore import NO_RULES, Rules
 from hashwatchd.model import FileStat, Found, Problem
+from hashwatchd.source import FdSource
 
 log = logging.getLogger(__name__)
-
-#: Files larger than this are refused before reading (no photo format needs more).
-MAX_FILE_BYTES = 1 << 30
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -39,13 +39,26 @@ _ERRNO_CODES = {
 _new = tuple.__new__
 
 
-def is_candidate(name: bytes) -> bool:
-    """Whether a directory entry name may be a photo: an image suffix, and not hidden.
+@dataclass(frozen=True)
+class Selection:
+    """Which files of a tree count: not hidden (temporaries such as rsync's `.IMG_1.JPG.Xy12`,
+    caches, litter), not on the ignore list, and, where `suffixes` is given, named like a photo,
+    raw file or video (a library holds databases and previews that are nobody's photos; on a card
+    every file counts, and content decides what it is)."""
 
-    Hidden names include the temporaries rsync and many copy tools write (`.IMG_1.JPG.Xy12`)
-    before renaming them into place.
-    """
-    return name[:1] != b"." and formats.has_image_suffix(name)
+    ignore: Rules = NO_RULES
+    suffixes: frozenset[bytes] | None = formats.MEDIA_SUFFIXES
+
+    def file(self, name: bytes) -> bool:
+        if name[:1] == b".":
+            return False
+        if self.suffixes is not None and formats.suffix(name) not in self.suffixes:
+            return False
+        return not (self.ignore.names and self.ignore.file(name))
+
+    def folder(self, rel: bytes) -> bool:
+        """Whether a folder (its path below the root) is walked."""
+        return not (self.ignore.folders and self.ignore.folder(rel))
 
 
 def walk(
@@ -55,8 +68,9 @@ def walk(
     follow_symlinks: bool = False,
     prune: Collection[bytes] = (),
     unlistable: Callable[[bytes, Problem], None] | None = None,
+    select: Selection = Selection(),
 ) -> Iterator[Found]:
-    """Every photo-named non-directory under `root`, hidden names and `excludes` left out;
+    """Every non-directory under `root` that `select` counts, `excludes` left out;
     symbolic links are skipped unless `follow_symlinks`, and then each directory is entered once
     (by device and inode), so a link to an ancestor cannot loop. Directories in `prune` (other
     roots nested inside this one) are not entered.
@@ -72,6 +86,7 @@ def walk(
             st = os.stat(root)
             seen.add((st.st_dev, st.st_ino))
     stack = [root]
+    skip = len(paths.prefix(root))
     while stack:
         top = stack.pop()
         try:
@@ -98,9 +113,9 @@ def walk(
                     if (st.st_dev, st.st_ino) in seen:
                         continue
                     seen.add((st.st_dev, st.st_ino))
-                if not entry.name.startswith(b".") and path not in prune:
+                if not entry.name.startswith(b".") and path not in prune and select.folder(path[skip:]):
                     stack.append(path)
-            elif not stat.S_ISLNK(st.st_mode) and is_candidate(entry.name):
+            elif not stat.S_ISLNK(st.st_mode) and select.file(entry.name):
                 fs = _new(FileStat, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns))
                 yield _new(Found, (path, fs, stat.S_ISREG(st.st_mode)))
 
@@ -122,37 +137,30 @@ def _unlistable(top: bytes, exc: OSError, report: Callable[[bytes, Problem], Non
         report(top, Problem(problem.code, f"the folder cannot be listed ({problem.detail})"))
 
 
-def read_photo(
-    path: bytes, max_bytes: int = MAX_FILE_BYTES, *, follow_symlinks: bool = False
-) -> tuple[bytes, FileStat]:
-    """The bytes of a regular file and the stat they belong to, or PhotoError.
+@contextlib.contextmanager
+def open_source(path: bytes, *, follow_symlinks: bool = False) -> Iterator[tuple[FdSource, FileStat]]:
+    """A Source over the regular file at `path`, and its stat; PhotoError when there is none.
 
     Opened with O_NOFOLLOW (a symlink is refused, not followed, unless `follow_symlinks`) and
-    O_NONBLOCK (a FIFO named x.jpg cannot block us); the type is checked on the open
-    descriptor, and the stat is taken again after reading so a file rewritten meanwhile is
-    reported, not hashed half-old.
+    O_NONBLOCK (a FIFO named x.jpg cannot block us); the type is checked on the open descriptor,
+    and the stat is taken again when the block is done, so a file rewritten while it was read is
+    reported ('changed'), never fingerprinted half-old.
     """
     try:
         fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW if follow_symlinks else _OPEN_FLAGS)
     except OSError as exc:
         raise _photo_error(exc) from None
     try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
+        before = FileStat.of(os.fstat(fd))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise PhotoError("not-a-regular-file", "not a regular file (FIFO, socket or device)")
-        if before.st_size > max_bytes:
-            raise PhotoError("too-large", f"too large: {before.st_size:,} bytes")
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-            data = f.read()  # one allocation of the right size: fstat tells io how much to expect
-        after = os.fstat(fd)
+        yield FdSource(fd, before.size), before
+        if FileStat.of(os.fstat(fd)) != before:
+            raise PhotoError("changed", "the file changed while it was being read")
     except OSError as exc:
         raise _photo_error(exc) from None
     finally:
         os.close(fd)
-    fs = FileStat.of(after)
-    if FileStat.of(before) != fs:
-        raise PhotoError("changed", "the file changed while it was being read")
-    return data, fs
 
 
 def _problem(exc: OSError) -> Problem:

@@ -17,39 +17,30 @@ DEFAULT_MAX_PIXELS = 250_000_000
 
 FORMATS = ("jpeg", "png", "gif", "bmp", "tiff", "webp", "avif", "heif")
 
-#: File-name suffixes worth opening. Only a pre-filter: content decides the format.
-EXTENSIONS = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".gif",
-        ".bmp",
-        ".dib",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".avif",
-        ".heic",
-        ".heif",
-        ".hif",
-    }
+#: Photo file-name suffixes. Names only pre-filter a library's files; content decides the format.
+PHOTO_SUFFIXES = frozenset(
+    b".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .tif .tiff .webp .avif .heic .heif .hif .mpo".split()
 )
+#: Camera raw suffixes (what dedicated card importers read, and what LibRaw reads).
+RAW_SUFFIXES = frozenset(
+    b".3fr .ari .arw .bay .cr2 .cr3 .crw .dcr .dng .erf .fff .iiq .k25 .kdc .mef .mos .mrw .nef .nrw "
+    b".orf .pef .raf .raw .rw2 .rwl .sr2 .srf .srw .x3f".split()
+)
+#: Video suffixes.
+VIDEO_SUFFIXES = frozenset(
+    b".3gp .3g2 .avi .m2t .m2ts .m4v .mkv .mod .mov .mp4 .mpeg .mpg .mts .tod .webm .insv".split()
+)
+MEDIA_SUFFIXES = PHOTO_SUFFIXES | RAW_SUFFIXES | VIDEO_SUFFIXES
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-_SUFFIXES = frozenset(e.encode() for e in EXTENSIONS)
-
-
-def has_image_suffix(name: bytes) -> bool:
-    """Whether a file name ends in one of EXTENSIONS, case-insensitively."""
+def suffix(name: bytes) -> bytes:
+    """A file name's suffix, lower case with its dot (b"" when it has none)."""
     dot = name.rfind(b".")
-    return dot > 0 and name[dot:].lower() in _SUFFIXES
+    return name[dot:].lower() if dot > 0 else b""
 
 
 def sniff(data: bytes) -> str:

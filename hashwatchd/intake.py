@@ -102,7 +102,7 @@ class Intake:
         known = self.engine.known[root.role]
         if stat.S_ISDIR(st.st_mode):
             self.reconcile(path, root)
-        elif files.is_candidate(os.path.basename(path)) and not stat.S_ISLNK(st.st_mode):
+        elif not stat.S_ISLNK(st.st_mode) and self.engine.selected(root.path, root.role, path):
             fs = FileStat.of(st)
             if known.get(path) != pack_stat(*fs):
                 self.settler.observe(path, fs, time.monotonic())

@@ -21,6 +21,7 @@ copy. So:
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import os
@@ -31,7 +32,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hashwatchd.model import Fingerprint, Match, Outcome, Problem, Status, Tier
+from hashwatchd.model import Fingerprint, Kind, Match, Outcome, Problem, Status, Tier
 from hashwatchd.pathmap import find, hash_index
 from hashwatchd.records import FP_DTYPE, to_fingerprint
 
@@ -58,6 +59,9 @@ class Policy:
     pixel_size_change: float = 0.02
     pixel_rms: float = 1.6
     pixel_peak: float = 15.0
+    raw_match_any: bool = False  # config raw_match: any; a rendering of a raw file counts as it
+    video_frame_rms: float = 1.5
+    video_frame_peak: float = 10.0
 
 
 DEFAULT_POLICY = Policy()
@@ -114,10 +118,66 @@ def classify(needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT
 
 
 def _classify(needle: Fingerprint, n: _Views, library: Fingerprint, policy: Policy) -> Tier | None:
-    """classify() with the needle's views computed once for all its candidates."""
+    """classify() with the needle's views computed once for all its candidates.
+
+    Equal digests are `identical` (a raw file's or a video's digest samples the file, so the
+    engine proves that by reading both files whole before it stands). A video is only ever
+    another video. A raw file whose library copy is a rendering of it (its camera JPEG, an
+    export) is at most `edited`: the library holds a picture of the shot, not the raw data,
+    unless `raw_match_any` says a rendering is enough.
+    """
     if needle.digest == library.digest:
         return Tier.IDENTICAL
-    h = _views(library)
+    if (needle.kind is Kind.VIDEO) != (library.kind is Kind.VIDEO):
+        return None
+    if needle.kind is Kind.VIDEO:
+        return _classify_video(needle, n, library, policy)
+    tier = _classify_picture(n, _views(library), policy)
+    if tier is Tier.SAME and needle.kind is Kind.RAW and library.kind is not Kind.RAW and not policy.raw_match_any:
+        return Tier.EDITED
+    return tier
+
+
+def _classify_video(needle: Fingerprint, n: _Views, library: Fingerprint, policy: Policy) -> Tier | None:
+    """`same` for the same recording in another container, with other metadata or re-encoded:
+    durations within one frame, and every sampled frame the same picture, held to a tighter
+    residual than a photo (four frames of a tripod scene say less than a photo: a subject that
+    moved 2% of the frame passes the picture rules). Frames that are flat in both (a fade) need
+    only the same brightness, but at least half the frames must say something."""
+    if len(needle.frames) != len(library.frames):
+        return None
+    slack = max(needle.frame_ms, library.frame_ms, 1) + 10
+    if abs(needle.duration_ms - library.duration_ms) > slack:
+        return None
+    pairs = list(zip((needle, *needle.frames), (library, *library.frames), strict=True))
+    informative = 0
+    for k, (a, b) in enumerate(pairs):
+        va, vb = (n if k == 0 else _views(a)), _views(b)
+        if va.info < policy.min_information and vb.info < policy.min_information:
+            if abs(float(va.thumb.mean() - vb.thumb.mean())) > policy.same_mean:
+                return None
+            continue
+        informative += 1
+        if _classify_picture(va, vb, policy) is not Tier.SAME:
+            return None
+        rms, peak = _residual(va.thumb, vb.thumb)
+        if rms > policy.video_frame_rms or peak > policy.video_frame_peak:
+            return None
+    return Tier.SAME if 2 * informative >= len(pairs) else None
+
+
+def _residual(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """RMS and peak of b - (g * a + o) over two thumbnails, g and o fitted by least squares (a
+    tone or range change is linear; a subject that moved is not)."""
+    x, y = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    r = y - design @ coef
+    return float(np.sqrt((r * r).mean())), float(np.abs(r).max())
+
+
+def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
+    """The tier of two pictures from their thumbnails and chroma (see the module docstring)."""
     if n.info < policy.min_information or h.info < policy.min_information:
         return None
     if n.colour > h.colour + policy.same_chroma:
@@ -284,10 +344,17 @@ class Records(Protocol):
         """The records (records.FP_DTYPE) of `paths`, in order; a path without one reads as zeros."""
         ...
 
+    def fingerprint(self, path: bytes, /) -> Fingerprint | None:
+        """The whole fingerprint of `path`, a video's frames included."""
+        ...
+
 
 class _NoRecords:
     def read(self, paths: Sequence[bytes], /) -> np.ndarray:
         return np.zeros(len(paths), FP_DTYPE)
+
+    def fingerprint(self, path: bytes, /) -> Fingerprint | None:
+        return None
 
 
 class Library:
@@ -397,7 +464,11 @@ class Library:
         if slot in self._held or not self._alive[slot]:
             return self._held.get(slot)
         record = self._records.read([self.paths[slot]])[0]
-        return to_fingerprint(record) if record["width"] else None  # width 0: gone from the index
+        if not record["width"]:
+            return None  # gone from the index
+        if record["kind"] == Kind.VIDEO:
+            return self._records.fingerprint(self.paths[slot])  # with its frames, which the row lacks
+        return to_fingerprint(record)
 
     def _gather(self, slots: list[int]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
         """Thumbnails (k x 256), chroma (k x 128) and digests of live slots, without building
@@ -606,6 +677,22 @@ def same_pixels(needle: np.ndarray, library: np.ndarray, policy: Policy = DEFAUL
 Checks = Mapping[tuple[bytes, bytes], bool]
 
 
+class Check(enum.Enum):
+    """What a match must pass, beyond the fingerprints, before it stands."""
+
+    PIXELS = "pixels"  # a `same` of a larger needle: the same picture at full resolution (same_pixels)
+    BYTES = "bytes"  # an `identical` raw file or video: the same bytes, both read whole
+
+
+def check_for(tier: Tier, needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> Check | None:
+    """The check a match of `tier` between two fingerprints needs, or None."""
+    if tier is Tier.IDENTICAL:
+        return Check.BYTES if needle.kind in (Kind.RAW, Kind.VIDEO) else None
+    if tier is Tier.SAME and needle.kind is not Kind.VIDEO and needs_pixel_check(needle, library, policy):
+        return Check.PIXELS
+    return None
+
+
 def verdict(
     path: bytes,
     fp: Fingerprint | None,
@@ -613,44 +700,44 @@ def verdict(
     found: Sequence[Match],
     library: Library,
     *,
+    kind: Kind | None = None,
     policy: Policy = DEFAULT_POLICY,
     checks: Checks | None = None,
 ) -> Outcome:
     """The outcome of a needle given its library matches (`Library.match`).
 
-    A `same` match that needs a full-resolution check (see needs_pixel_check) stands only if
-    `checks` holds a passed check for that pair; otherwise it is dropped: unverified is not same.
+    A match that needs a check (check_for) stands only if `checks` holds a passed check for that
+    pair; otherwise it is dropped: unverified is neither same nor identical. `kind` is the
+    needle's when it has no fingerprint.
     """
     if fp is None:
-        return Outcome(path, Status.UNREADABLE, (), problem or Problem("unreadable", "no picture"))
-    found = [
-        m
-        for m in found
-        if _confirmed((path, m.path), m.tier, fp, library.fingerprint(m.path), policy=policy, checks=checks or {})
-    ]
-    if not found:
-        return Outcome(path, Status.MISSING)
-    return Outcome(path, Status.of(found[0].tier), tuple(found))
+        return Outcome(
+            path,
+            Status.UNREADABLE,
+            (),
+            problem or Problem("unreadable", "no picture"),
+            Kind.OTHER if kind is None else kind,
+        )
+    stands = []
+    for m in found:
+        lib = library.fingerprint(m.path)
+        if lib is None or check_for(m.tier, fp, lib, policy) is None or (checks or {}).get((path, m.path), False):
+            stands.append(m)
+    if not stands:
+        return Outcome(path, Status.MISSING, kind=fp.kind)
+    return Outcome(path, Status.of(stands[0].tier), tuple(stands), kind=fp.kind)
 
 
-def _confirmed(
-    pair: tuple[bytes, bytes], tier: Tier, fp: Fingerprint, lib: Fingerprint | None, *, policy: Policy, checks: Checks
-) -> bool:
-    """A match stands unless it is a `same` that needs a pixel check which did not pass."""
-    if tier is not Tier.SAME or lib is None or not needs_pixel_check(fp, lib, policy):
-        return True
-    return checks.get(pair, False)
-
-
-def pixel_checks_needed(
+def checks_needed(
     fp: Fingerprint | None, found: Sequence[Match], library: Library, *, policy: Policy = DEFAULT_POLICY
-) -> list[bytes]:
-    """Library paths whose `same` match with this needle needs a full-resolution check."""
+) -> list[tuple[bytes, Check]]:
+    """The library paths whose match with this needle needs a check, and which."""
     if fp is None:
         return []
     out = []
     for m in found:
         lib = library.fingerprint(m.path)
-        if m.tier is Tier.SAME and lib is not None and needs_pixel_check(fp, lib, policy):
-            out.append(m.path)
+        check = None if lib is None else check_for(m.tier, fp, lib, policy)
+        if check is not None:
+            out.append((m.path, check))
     return out

@@ -49,6 +49,19 @@ class Role(enum.Enum):
     NEEDLE = "needle"
 
 
+class Kind(enum.IntEnum):
+    """What a file holds, as its content says (never its name)."""
+
+    PHOTO = 0  # JPEG, PNG, HEIC, TIFF, WebP...
+    RAW = 1  # a camera's raw sensor data (CR2, NEF, ARW, DNG...), matched through its picture
+    VIDEO = 2
+    OTHER = 3  # something hashwatchd cannot check
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 class Tier(enum.IntEnum):
     """How close a needle is to a library file; higher is closer. Order matters: the best wins."""
 
@@ -106,8 +119,14 @@ class Fingerprint:
     """The features of one picture, small and fixed-size so a million of them fit in memory.
 
     dhash/phash are 64-bit candidate keys; thumb (16x16 gray) and chroma (8x8 a*/b*) are what
-    verification compares; width/height are the displayed size (after EXIF orientation);
-    digest is the first 16 bytes of the file's SHA-256, for byte-identical detection.
+    verification compares; width/height are the displayed size (after EXIF orientation).
+
+    digest is 16 bytes of SHA-256: of the whole file for a photo, so equal digests mean
+    byte-identical files; of the size, the first and the last 64 KiB for a raw file or a video
+    (media.py), which are not read whole unless a library file looks identical to them.
+
+    A video is fingerprinted by frames sampled at fixed fractions of its duration: the first
+    frame's features are this fingerprint's, the others are in `frames`.
     """
 
     dhash: int
@@ -117,6 +136,10 @@ class Fingerprint:
     width: int
     height: int
     digest: bytes
+    kind: Kind = Kind.PHOTO
+    duration_ms: int = 0
+    frame_ms: int = 0  # the length of one frame, for comparing durations
+    frames: tuple[Fingerprint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +151,7 @@ class Entry:
     stat: FileStat
     fingerprint: Fingerprint | None
     problem: Problem | None = None
+    kind: Kind = Kind.PHOTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +172,4 @@ class Outcome:
     status: Status
     matches: tuple[Match, ...] = ()
     problem: Problem | None = None
+    kind: Kind = Kind.PHOTO

@@ -3,8 +3,10 @@
 The store writes and reads entries in this layout, and matching reads fingerprint records as
 NumPy rows of FP_DTYPE straight from the same bytes, so the two must never disagree. A value is
 
-    head     flags (1 byte), the stat (size, mtime_ns, ino, dev, ctime_ns: 40 bytes), 1 reserved byte
-    record   the fingerprint, FP_DTYPE (424 bytes), present when flags has HAS_FINGERPRINT
+    head     flags (1 byte: HAS_FINGERPRINT, and the file's Kind in bits 1-2), the stat (size,
+             mtime_ns, ino, dev, ctime_ns: 40 bytes), 1 reserved byte
+    record   the fingerprint, FP_DTYPE (432 bytes), present when flags has HAS_FINGERPRINT
+    frames   for a video, `frames` more sampled frames of FRAME_DTYPE (400 bytes each)
     problem  2-byte little-endian length, then `code: detail` as UTF-8 (surrogateescape)
     path     the rest of the value: the file's path bytes
 
@@ -17,9 +19,10 @@ import struct
 
 import numpy as np
 
-from hashwatchd.model import Entry, FileStat, Fingerprint, Problem, Role
+from hashwatchd.model import Entry, FileStat, Fingerprint, Kind, Problem, Role
 
 HAS_FINGERPRINT = 1
+_KIND_SHIFT = 1
 
 _HEAD = struct.Struct("<BqqQQqB")
 _STAT = struct.Struct("<qqQQq")
@@ -36,19 +39,28 @@ FP_DTYPE = np.dtype(
         ("digest", "V16"),  # not S16: NumPy strips trailing zero bytes of strings
         ("thumb", "V256"),
         ("chroma", "V128"),
+        ("kind", "u1"),
+        ("frames", "u1"),  # videos: sampled frames stored after the record
+        ("frame_ms", "<u2"),
+        ("duration_ms", "<u4"),
     ]
 )
 
 #: The leading fields of FP_DTYPE: what candidate search reads of every entry.
 KEYS_DTYPE = np.dtype(FP_DTYPE.descr[:5])
 
-_FP = struct.Struct("<QQII16s256s128s")
-assert _FP.size == FP_DTYPE.itemsize
+#: One more sampled frame of a video.
+FRAME_DTYPE = np.dtype([("dhash", "<u8"), ("phash", "<u8"), ("thumb", "V256"), ("chroma", "V128")])
+
+_FP = struct.Struct("<QQII16s256s128sBBHI")
+_FRAME = struct.Struct("<QQ256s128s")
+assert _FP.size == FP_DTYPE.itemsize and _FRAME.size == FRAME_DTYPE.itemsize
 
 #: Where the fingerprint record starts and ends in a value that has one.
 RECORD_AT = _HEAD.size
 RECORD_END = _HEAD.size + _FP.size
 _KEYS_END = _HEAD.size + KEYS_DTYPE.itemsize
+_FRAMES_AT = RECORD_AT + struct.calcsize("<QQII16s256s128sB")  # the record's `frames` byte
 
 STAT_SIZE = _STAT.size
 
@@ -60,9 +72,25 @@ pack_stat = _STAT.pack
 def encode(entry: Entry) -> bytes:
     """The stored value of an entry."""
     st, fp = entry.stat, entry.fingerprint
-    parts = [_HEAD.pack(HAS_FINGERPRINT if fp else 0, *st, 0)]
+    flags = (HAS_FINGERPRINT if fp else 0) | entry.kind << _KIND_SHIFT
+    parts = [_HEAD.pack(flags, *st, 0)]
     if fp is not None:
-        parts.append(_FP.pack(fp.dhash, fp.phash, fp.width, fp.height, fp.digest, fp.thumb, fp.chroma))
+        parts.append(
+            _FP.pack(
+                fp.dhash,
+                fp.phash,
+                fp.width,
+                fp.height,
+                fp.digest,
+                fp.thumb,
+                fp.chroma,
+                fp.kind,
+                len(fp.frames),
+                fp.frame_ms,
+                fp.duration_ms,
+            )
+        )
+        parts += [_FRAME.pack(f.dhash, f.phash, f.thumb, f.chroma) for f in fp.frames]
     problem = str(entry.problem).encode("utf-8", "surrogateescape") if entry.problem else b""
     parts += [_PROBLEM_LEN.pack(len(problem)), problem, entry.path]
     return b"".join(parts)
@@ -74,14 +102,24 @@ def decode(role: Role, value: bytes) -> Entry:
     at = _HEAD.size
     fp = None
     if flags & HAS_FINGERPRINT:
-        dh, ph, w, h, digest, thumb, chroma = _FP.unpack_from(value, at)
-        fp = Fingerprint(dh, ph, thumb, chroma, w, h, digest)
-        at += _FP.size
+        fp = fingerprint(value)
+        at = RECORD_END + _FRAME.size * len(fp.frames)
     (length,) = _PROBLEM_LEN.unpack_from(value, at)
     at += _PROBLEM_LEN.size
     text = value[at : at + length].decode("utf-8", "surrogateescape")
     problem = Problem.parse(text) if text else None
-    return Entry(value[at + length :], role, FileStat(size, mtime_ns, ino, dev, ctime_ns), fp, problem)
+    kind = Kind(flags >> _KIND_SHIFT & 3)
+    return Entry(value[at + length :], role, FileStat(size, mtime_ns, ino, dev, ctime_ns), fp, problem, kind)
+
+
+def fingerprint(value: bytes) -> Fingerprint:
+    """The whole fingerprint of a stored value that has one, a video's frames included."""
+    dh, ph, w, h, digest, thumb, chroma, kind, n, frame_ms, duration_ms = _FP.unpack_from(value, RECORD_AT)
+    frames = tuple(
+        Fingerprint(fdh, fph, fthumb, fchroma, w, h, b"", Kind(kind))
+        for fdh, fph, fthumb, fchroma in (_FRAME.unpack_from(value, RECORD_END + _FRAME.size * k) for k in range(n))
+    )
+    return Fingerprint(dh, ph, thumb, chroma, w, h, digest, Kind(kind), duration_ms, frame_ms, frames)
 
 
 def split(value: bytes) -> tuple[bytes, bytes | None, bytes]:
@@ -89,7 +127,7 @@ def split(value: bytes) -> tuple[bytes, bytes | None, bytes]:
     one call per entry for a pass over a million of them."""
     if value[0] & HAS_FINGERPRINT:
         keys: bytes | None = value[RECORD_AT:_KEYS_END]
-        at = RECORD_END
+        at = RECORD_END + _FRAME.size * value[_FRAMES_AT]
     else:
         keys, at = None, _HEAD.size
     return value[_STAT_AT : _STAT_AT + _STAT.size], keys, value[at + 2 + value[at] + (value[at + 1] << 8) :]
@@ -103,7 +141,7 @@ def record(value: bytes, path: bytes) -> bytes | None:
 
 
 def to_fingerprint(row: np.void) -> Fingerprint:
-    """A Fingerprint from one FP_DTYPE row."""
+    """A Fingerprint from one FP_DTYPE row (a video's other frames are not in the row)."""
     return Fingerprint(
         int(row["dhash"]),
         int(row["phash"]),
@@ -112,4 +150,7 @@ def to_fingerprint(row: np.void) -> Fingerprint:
         int(row["width"]),
         int(row["height"]),
         bytes(row["digest"]),
+        Kind(int(row["kind"])),
+        int(row["duration_ms"]),
+        int(row["frame_ms"]),
     )

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hashwatchd import paths
-from hashwatchd.model import Outcome, Problem, Status
+from hashwatchd.model import Kind, Outcome, Problem, Status
 
-SCHEMA = 1
+SCHEMA = 2
 
 #: (root, directory relative to it): one folder of the report.
 FolderKey = tuple[bytes, bytes]
@@ -52,6 +52,7 @@ class FolderReport:
     root: bytes
     path: bytes
     counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    kinds: dict[Kind, int] = field(default_factory=lambda: dict.fromkeys(Kind, 0))
     missing_paths: list[bytes] = field(default_factory=list)
     edited_paths: list[bytes] = field(default_factory=list)
     unreadable: list[tuple[bytes, Problem | None]] = field(default_factory=list)
@@ -88,6 +89,7 @@ class FolderReport:
 
     def add(self, out: Outcome) -> None:
         self.counts[out.status] += 1
+        self.kinds[out.kind] += 1
         if out.status is Status.MISSING:
             self.missing_paths.append(out.path)
         elif out.status is Status.EDITED:
@@ -103,6 +105,7 @@ class FolderReport:
             "complete": self.complete,
             "pending": self.pending,
             "images": self.images,
+            **{f"{kind.label}s": n for kind, n in self.kinds.items()},
             **{status.value: n for status, n in self.counts.items()},
             "imported": self.imported,
             "missing_paths": sorted(os.fsdecode(p) for p in self.missing_paths),

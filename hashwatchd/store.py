@@ -30,7 +30,7 @@ import numpy as np
 
 from hashwatchd import records
 from hashwatchd.errors import NoInputError, StoreError, StoreFormatError, StoreLockedError, StoreWriteError
-from hashwatchd.model import Entry, Role
+from hashwatchd.model import Entry, Fingerprint, Role
 from hashwatchd.pathmap import PathMap
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,13 @@ class Records:
                 out += found
         return np.frombuffer(out, records.FP_DTYPE)
 
+    def fingerprint(self, path: bytes) -> Fingerprint | None:
+        with self._store._read() as txn:
+            value = txn.get(_key(self._role, path), db=self._store._files)
+        if value is None or records.record(value, path) is None:
+            return None
+        return records.fingerprint(value)
+
 
 class Store:
     """The LMDB index of one state directory. Open with `Store.open`; use as a context manager."""
@@ -117,6 +124,8 @@ class Store:
         self._files = env.open_db(b"files", create=write)
         self._checks = env.open_db(b"checks", create=write)
         self._roots = env.open_db(b"roots", create=write)
+        self._digests = env.open_db(b"digests", create=write)
+        self._meta = env.open_db(b"meta", create=write)
 
     @property
     def writable(self) -> bool:
@@ -270,10 +279,11 @@ class Store:
         return entry if entry.path == path else None
 
     def write(self, put: Iterable[Entry] = (), delete: Iterable[tuple[Role, bytes]] = ()) -> None:
-        """Apply a batch in one transaction: all of it lands or none does (kill -9 safe)."""
+        """Apply a batch in one transaction: all of it lands or none does (kill -9 safe). The
+        whole-file digest remembered for a path goes with any change to its entry."""
         items = [(_key(e.role, e.path), records.encode(e)) for e in put]
         keys = [_key(role, path) for role, path in delete]
-        self._commit(self._files, items, keys)
+        self._commit(self._files, items, keys, stale=(self._digests, [key for key, _ in items] + keys))
 
     def checks(self, pairs: Iterable[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
         """Cached full-resolution checks, keyed by the two files' content digests."""
@@ -289,6 +299,28 @@ class Store:
         """Remember check results; a pair of contents gives the same answer wherever the files are."""
         self._commit(self._checks, [(n + lib, b"\x01" if same else b"\x00") for n, lib, same in results], [])
 
+    def full_digests(self, role: Role, paths: Iterable[bytes]) -> dict[bytes, tuple[bytes, bytes]]:
+        """(packed stat, whole-file digest) remembered for each path that has one."""
+        out = {}
+        with self._read() as txn:
+            for path in paths:
+                value = txn.get(_key(role, path), db=self._digests)
+                if value is not None:
+                    out[path] = (value[: records.STAT_SIZE], value[records.STAT_SIZE :])
+        return out
+
+    def put_full_digests(self, role: Role, items: Iterable[tuple[bytes, bytes, bytes]]) -> None:
+        """Remember (path, packed stat, digest): the digest of the file as that stat describes it."""
+        self._commit(self._digests, [(_key(role, path), stat + digest) for path, stat, digest in items], [])
+
+    def decoders(self) -> bytes | None:
+        """The decoders (name and version of each) that wrote the index's problems, as last set."""
+        with self._read() as txn:
+            return txn.get(b"decoders", db=self._meta)
+
+    def set_decoders(self, signature: bytes) -> None:
+        self._commit(self._meta, [(b"decoders", signature)], [])
+
     def root_identities(self) -> dict[bytes, tuple[int, int]]:
         """(device, inode) of each root directory when its entries were last read (see
         roots.RootSet: an empty directory that is not that one does not mean deleted files)."""
@@ -300,7 +332,15 @@ class Store:
         key = hashlib.blake2b(root, digest_size=16).digest()
         self._commit(self._roots, [(key, _IDENTITY.pack(*identity) + root)], [])
 
-    def _commit(self, db: Any, items: list[tuple[bytes, bytes]], deletes: list[bytes]) -> None:
+    def _commit(
+        self,
+        db: Any,
+        items: list[tuple[bytes, bytes]],
+        deletes: list[bytes],
+        stale: tuple[Any, list[bytes]] | None = None,
+    ) -> None:
+        """Write `items` and delete `deletes` in `db`, and the `stale` keys of another db, in one
+        transaction; the map grows as needed."""
         while True:
             try:
                 with self._env.begin(write=True, db=db) as txn:
@@ -308,6 +348,9 @@ class Store:
                         txn.delete(key)
                     for key, value in items:
                         txn.put(key, value)
+                    if stale is not None:
+                        for key in stale[1]:
+                            txn.delete(key, db=stale[0])
                 return
             except lmdb.MapFullError:
                 size = self._env.info()["map_size"] * 2

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from hashwatchd.errors import PhotoError, WorkerError
-from hashwatchd.model import FileStat, Fingerprint, Problem
+from hashwatchd.model import FileStat, Fingerprint, Kind, Problem
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,12 @@ MEMORY_BUDGET = 2 << 30
 
 #: Tasks queued per worker.
 DEPTH = 2
+
+#: The distributions whose decoders read files. When one of them, or this list, changes, files
+#: that could not be read are tried again (Engine.load): a newer LibRaw knows newer cameras.
+DECODERS = ("opencv-python-headless", "pillow-heif", "rawpy", "av")
+#: Bumped when hashwatchd itself learns to read more (a new format, a new kind of file).
+READS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +61,36 @@ class PixelTask:
         return self.needle
 
 
-Task = HashTask | PixelTask
+@dataclass(frozen=True, slots=True)
+class DigestTask:
+    """Read the whole file at `path` for its digest (to prove two raw files or videos identical)."""
+
+    path: bytes
+
+
+Task = HashTask | PixelTask | DigestTask
 
 
 @dataclass(frozen=True, slots=True)
 class Hashed:
-    """The outcome for one path: a fingerprint, or the problem that prevents one."""
+    """The outcome for one path: a fingerprint, or the problem that prevents one; what the file
+    holds, as far as its content told before the problem."""
 
     path: bytes
     stat: FileStat | None
     fingerprint: Fingerprint | None
     problem: Problem | None
+    kind: Kind = Kind.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Digested:
+    """The digest of a whole file (media.py's definition for photos), or why there is none."""
+
+    path: bytes
+    stat: FileStat | None
+    digest: bytes | None
+    problem: Problem | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,25 +106,49 @@ class PixelCheck:
     problem: Problem | None = None
 
 
-Result = Hashed | PixelCheck
+Result = Hashed | PixelCheck | Digested
 
 _CRASHED = Problem("decoder-crashed", "the decoder process died")
 _OUT_OF_MEMORY = Problem("too-large", "out of memory while decoding")
 
 
+def decoders() -> bytes:
+    """Which decoders this installation reads files with: their versions, and READS."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - slow to import, rarely needed
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
+
+    return "; ".join([f"hashwatchd-reads {READS}", *(f"{name} {of(name)}" for name in DECODERS)]).encode()
+
+
 def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Hashed:
     """Read, decode and fingerprint one file in this process (what a worker does per task)."""
-    from hashwatchd import decode, features, files  # noqa: PLC0415 - cv2 loads only in workers
+    from hashwatchd import files, media  # noqa: PLC0415 - the decoders load only in workers
 
-    fs = None
+    fs, kind = None, Kind.OTHER
     try:
-        data, fs = files.read_photo(path, follow_symlinks=follow_symlinks)
-        picture = decode.decode(data, max_pixels)
-        return Hashed(path, fs, features.fingerprint(picture, data), None)
+        with files.open_source(path, follow_symlinks=follow_symlinks) as (src, fs):
+            kind = media.kind_of(src)
+            fp = media.fingerprint(src, kind, max_pixels)
+        return Hashed(path, fs, fp, None, kind)
     except PhotoError as exc:
-        return Hashed(path, fs, None, Problem(exc.code, exc.detail))
+        return Hashed(path, fs, None, _problem(exc, path), kind)
     except MemoryError:
-        return Hashed(path, fs, None, _OUT_OF_MEMORY)
+        return Hashed(path, fs, None, _OUT_OF_MEMORY, kind)
+
+
+def _problem(exc: PhotoError, path: bytes) -> Problem:
+    """A file whose content is no photo, raw or video: 'not-an-image' when its name says it should
+    be one (a damaged or disguised file), 'unsupported-format' for any other file on a card."""
+    from hashwatchd import formats  # noqa: PLC0415
+
+    if exc.code == "not-an-image" and formats.suffix(os.path.basename(path)) not in formats.MEDIA_SUFFIXES:
+        return Problem("unsupported-format", "not a photo, raw file or video that hashwatchd can check")
+    return Problem(exc.code, exc.detail)
 
 
 def check_pair(
@@ -108,13 +157,13 @@ def check_pair(
     """Decode both files at (at least) `short_side` and compare them pixel by pixel."""
     import cv2  # noqa: PLC0415
 
-    from hashwatchd import decode, files, matching  # noqa: PLC0415
+    from hashwatchd import files, matching, media  # noqa: PLC0415
 
     grays = []
     try:
         for path in (needle, library):
-            data, _ = files.read_photo(path, follow_symlinks=follow_symlinks)
-            picture = decode.decode(data, max_pixels, min_side=short_side)
+            with files.open_source(path, follow_symlinks=follow_symlinks) as (src, _):
+                picture = media.picture(src, media.kind_of(src), max_pixels, short_side)
             grays.append(cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY))
     except PhotoError as exc:
         return PixelCheck(needle, library, None, Problem(exc.code, exc.detail))
@@ -123,10 +172,25 @@ def check_pair(
     return PixelCheck(needle, library, matching.same_pixels(grays[0], grays[1]))
 
 
+def digest_one(path: bytes, follow_symlinks: bool = False) -> Digested:
+    """The digest of the whole file at `path`, streamed."""
+    from hashwatchd import files  # noqa: PLC0415
+
+    fs = None
+    try:
+        with files.open_source(path, follow_symlinks=follow_symlinks) as (src, fs):
+            digest = src.full_digest()
+        return Digested(path, fs, digest)
+    except PhotoError as exc:
+        return Digested(path, fs, None, Problem(exc.code, exc.detail))
+
+
 def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
     _injected_fault(task.path)
     if isinstance(task, HashTask):
         return hash_one(task.path, max_pixels, follow_symlinks)
+    if isinstance(task, DigestTask):
+        return digest_one(task.path, follow_symlinks)
     return check_pair(task.needle, task.library, task.short_side, max_pixels, follow_symlinks)
 
 
@@ -145,6 +209,8 @@ def _injected_fault(path: bytes) -> None:
 def _failed(task: Task, problem: Problem) -> Result:
     if isinstance(task, HashTask):
         return Hashed(task.path, None, None, problem)
+    if isinstance(task, DigestTask):
+        return Digested(task.path, None, None, problem)
     return PixelCheck(task.needle, task.library, None, problem)
 
 
@@ -152,6 +218,7 @@ def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> No
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
     os.environ["OPENCV_LOG_LEVEL"] = "ERROR"  # no [ WARN:0@...] lines: each file's problem is reported once, by us
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
+    os.environ["OMP_NUM_THREADS"] = "1"  # LibRaw's OpenMP threads would share the address-space cap
     import resource  # noqa: PLC0415
 
     import cv2  # noqa: PLC0415 - must follow the environment set above
@@ -233,6 +300,12 @@ class Pool:
         """Compare each (needle, library, short_side) at full resolution; completion order."""
         for result in self._run(PixelTask(n, lib, side) for n, lib, side in pairs):
             assert isinstance(result, PixelCheck)
+            yield result
+
+    def digests(self, paths: Iterable[bytes]) -> Iterator[Digested]:
+        """The digest of each whole file; completion order."""
+        for result in self._run(DigestTask(p) for p in paths):
+            assert isinstance(result, Digested)
             yield result
 
     def _run(self, tasks: Iterable[Task]) -> Iterator[Result]:

@@ -92,7 +92,7 @@ def test_status_and_matches(trees: Path, tmp_path: Path) -> None:
     assert r.returncode == 0
     assert "partial" in r.stdout
     raw = run_cli("status", "--state-dir", tmp_path / "state", "--json")
-    assert json.loads(raw.stdout)["schema"] == 1
+    assert json.loads(raw.stdout)["schema"] == 2
     r = run_cli("matches", "--state-dir", tmp_path / "state", "--json")
     assert r.returncode == 0, r.stderr
     rows = {os.fsencode(row["path"]): row for row in map(json.loads, r.stdout.splitlines())}

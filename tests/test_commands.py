@@ -92,7 +92,7 @@ def test_scan_never_matches_a_needle_inside_the_library_with_itself(
     code, out, err = _run(capsys, "scan", "--haystack", lib, "--needles", imports, "--state-dir", tmp_path / "s")
     assert code == 0, err
     assert "1 of 2 missing" in out
-    assert "library: 1 images" in out
+    assert "library: 1 file (0 unreadable)" in out
     code, out, _ = _run(capsys, "matches", "--state-dir", tmp_path / "s", "--json")
     rows = {Path(r["path"]).name: r for r in map(json.loads, out.splitlines())}
     assert rows["new.png"]["status"] == "missing"
@@ -206,7 +206,7 @@ def test_scan_of_an_empty_needle_tree_says_there_was_nothing_to_judge(
     assert code == 0, err
     assert out.splitlines()[:2] == [
         f"No needle files found under {tmp_path / 'card'}, {tmp_path / 'card2'}.",
-        "library: 1 images (0 unreadable); needles: 0 images (0 unreadable) in 0 folders",
+        "library: 1 file (0 unreadable); needles: 0 files, 0 unreadable, in 0 folders",
     ]
 
 

@@ -15,8 +15,15 @@ from helpers import encode, photo, run_cli, write
 
 from hashwatchd import files
 from hashwatchd.errors import PhotoError
+from hashwatchd.model import FileStat
 
 JPEG = encode(photo(1, 64, 48), ".jpg")
+
+
+def _read(path: bytes, *, follow_symlinks: bool = False) -> tuple[bytes, FileStat]:
+    """The bytes and stat of a file, read as the decoders read it."""
+    with files.open_source(path, follow_symlinks=follow_symlinks) as (src, stat):
+        return src.read_all(), stat
 
 
 def test_walk_finds_photos_by_suffix_and_skips_hidden(tmp_path: Path) -> None:
@@ -67,7 +74,7 @@ def test_read_refuses_fifo_without_blocking(tmp_path: Path) -> None:
     """Opening a FIFO named x.jpg returns at once with a specific error (cv2.imread would hang)."""
     os.mkfifo(tmp_path / "x.jpg")
     with pytest.raises(PhotoError) as err:
-        files.read_photo(os.fsencode(tmp_path / "x.jpg"))
+        _read(os.fsencode(tmp_path / "x.jpg"))
     assert err.value.code == "not-a-regular-file"
 
 
@@ -76,14 +83,14 @@ def test_read_refuses_symlink(tmp_path: Path) -> None:
     write(tmp_path / "real.jpg", JPEG)
     os.symlink("real.jpg", tmp_path / "link.jpg")
     with pytest.raises(PhotoError) as err:
-        files.read_photo(os.fsencode(tmp_path / "link.jpg"))
+        _read(os.fsencode(tmp_path / "link.jpg"))
     assert err.value.code == "symlink"
 
 
 def test_read_vanished_file(tmp_path: Path) -> None:
     """A file that is gone is reported as vanished."""
     with pytest.raises(PhotoError) as err:
-        files.read_photo(os.fsencode(tmp_path / "gone.jpg"))
+        _read(os.fsencode(tmp_path / "gone.jpg"))
     assert err.value.code == "vanished"
 
 
@@ -93,7 +100,7 @@ def test_read_non_utf8_and_long_paths(tmp_path: Path) -> None:
     path = deep + b"/caf\xe9 \\ new\nline.jpg"
     write(path, JPEG)
     assert len(path) > 511
-    data, stat = files.read_photo(path)
+    data, stat = _read(path)
     assert data == JPEG
     assert stat.size == len(JPEG)
     assert [f.path for f in files.walk(os.fsencode(tmp_path))] == [path]
@@ -160,7 +167,7 @@ def test_follow_symlinks_on_request_without_loops(tmp_path: Path) -> None:
         for f in files.walk(os.fsencode(tmp_path / "root"), follow_symlinks=True)
     )
     assert found == [b"alias.jpg", b"linked/o.jpg", b"sub/p.jpg"]
-    data, _ = files.read_photo(os.fsencode(tmp_path / "root/alias.jpg"), follow_symlinks=True)
+    data, _ = _read(os.fsencode(tmp_path / "root/alias.jpg"), follow_symlinks=True)
     assert data == JPEG
 
 

@@ -69,8 +69,9 @@ def test_png_bomb_header_read_without_decoding() -> None:
 
 
 def test_suffix_prefilter_is_case_insensitive() -> None:
-    """IMG_0001.JPG and photo.HeIc pass the name filter; notes.txt and a bare '.jpg' do not."""
-    assert formats.has_image_suffix(b"IMG_0001.JPG")
-    assert formats.has_image_suffix(b"photo.HeIc")
-    assert not formats.has_image_suffix(b"notes.txt")
-    assert not formats.has_image_suffix(b".jpg")
+    """IMG_0001.JPG, photo.HeIc, a .CR2 and a .MOV pass the library's name filter; notes.txt and a
+    bare '.jpg' do not."""
+    for name in (b"IMG_0001.JPG", b"photo.HeIc", b"IMG_0002.CR2", b"MVI_0003.MOV"):
+        assert formats.suffix(name) in formats.MEDIA_SUFFIXES, name
+    assert formats.suffix(b"notes.txt") not in formats.MEDIA_SUFFIXES
+    assert formats.suffix(b".jpg") == b""

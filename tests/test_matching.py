@@ -25,7 +25,7 @@ from hashwatchd.matching import (
     verdict,
 )
 from hashwatchd.model import Fingerprint, Outcome, Problem, Status, Tier
-from hashwatchd.records import FP_DTYPE
+from hashwatchd.records import FP_DTYPE, to_fingerprint
 
 BASE = photo(7, 800, 600)
 H, W = BASE.shape[:2]
@@ -271,7 +271,7 @@ def test_loaded_library_matches_like_an_added_one() -> None:
     added = Library()
     for path, picture in zip(paths, pictures, strict=True):
         added.add(path, picture)
-    records = np.array([(p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma) for p in pictures], FP_DTYPE)
+    records = _records(pictures)
     loaded = Library()
     loaded.load(paths, records, _InMemory(paths, records))
     needles = [zero_tail, *pictures[1:], fp(encode(photo(99, 400, 300), ".png"))]
@@ -357,13 +357,7 @@ def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:
     pictures = [fp(encode(photo(seed, 200, 150), ".png")) for seed in range(3)]
     n = 3000
     paths = [f"/lib/{i}.png".encode() for i in range(n)]
-    records = np.array(
-        [
-            (p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma)
-            for p in (pictures[i % 3] for i in range(n))
-        ],
-        FP_DTYPE,
-    )
+    records = _records([pictures[i % 3] for i in range(n)])
     lib = Library()
     lib.load(paths, records, _InMemory(paths, records))
     assert len(lib) == n
@@ -380,6 +374,14 @@ def test_loaded_library_finds_replaces_and_compacts_by_path() -> None:
     assert (lib.fingerprint(paths[-1]), len(lib)) == (None, 9)
 
 
+def _records(pictures: Sequence[Fingerprint]) -> np.ndarray:
+    """The index's records of these pictures."""
+    return np.array(
+        [(p.dhash, p.phash, p.width, p.height, p.digest, p.thumb, p.chroma, p.kind, 0, 0, 0) for p in pictures],
+        FP_DTYPE,
+    )
+
+
 class _InMemory:
     """Records for a library loaded from an array rather than from the index."""
 
@@ -389,3 +391,6 @@ class _InMemory:
 
     def read(self, paths: Sequence[bytes]) -> np.ndarray:
         return self._records[[self._row[p] for p in paths]]
+
+    def fingerprint(self, path: bytes) -> Fingerprint | None:
+        return to_fingerprint(self._records[self._row[path]])

@@ -11,7 +11,7 @@ import pytest
 
 from hashwatchd import publish, report
 from hashwatchd.errors import PublishError
-from hashwatchd.model import Match, Outcome, Problem, Status, Tier
+from hashwatchd.model import Kind, Match, Outcome, Problem, Status, Tier
 from hashwatchd.report import State
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -66,7 +66,7 @@ def test_folder_counts_and_statuses() -> None:
     assert by_path["."]["status"] == "imported"
     assert doc["needles"] == {"images": 7, "unreadable": 2}
     assert doc["haystack"] == {"images": 10, "unreadable": 1}
-    assert (doc["schema"], doc["state"], doc["generated_at"]) == (1, "done", "2026-11-25T12:00:00+00:00")
+    assert (doc["schema"], doc["state"], doc["generated_at"]) == (2, "done", "2026-11-25T12:00:00+00:00")
 
 
 def test_non_utf8_paths_round_trip_through_json(tmp_path: Path) -> None:
@@ -103,3 +103,17 @@ def test_failed_publish_keeps_the_old_file_and_no_temp(tmp_path: Path, monkeypat
         publish.write_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]
+
+
+def test_folders_count_files_of_each_kind() -> None:
+    """Photos, raw files, videos and files hashwatchd cannot check are counted apart; `images`
+    counts them all, and an unchecked file keeps its folder from `imported`."""
+    outs = [
+        Outcome(b"/n/card/a.jpg", Status.SAME, (LIB,), kind=Kind.PHOTO),
+        Outcome(b"/n/card/a.cr2", Status.IDENTICAL, (LIB,), kind=Kind.RAW),
+        Outcome(b"/n/card/b.mp4", Status.SAME, (LIB,), kind=Kind.VIDEO),
+        Outcome(b"/n/card/c.xyz", Status.UNREADABLE, problem=Problem("unsupported-format", "?"), kind=Kind.OTHER),
+    ]
+    [folder] = _doc(outs, [b"/n"])["folders"]
+    assert (folder["photos"], folder["raws"], folder["videos"], folder["others"]) == (1, 1, 1, 1)
+    assert (folder["images"], folder["status"]) == (4, "partial")
