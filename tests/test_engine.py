@@ -12,7 +12,7 @@ from helpers import encode, photo, write
 
 from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
-from hashwatchd.model import Role, Status
+from hashwatchd.model import Entry, Problem, Role, Status
 from hashwatchd.store import Store
 from hashwatchd.workers import Pool
 
@@ -171,4 +171,27 @@ def test_a_new_library_picture_rejudges_every_needle_it_matches(tmp_path: Path, 
     engine.sync()
     assert len(engine.refresh()) == 90
     assert {o.status for o in engine.sorted_outcomes()} == {Status.SAME}
+    engine.store.close()
+
+
+def test_files_unread_by_older_decoders_are_read_again(tmp_path: Path, pool: Pool) -> None:
+    """An index written when a decoder could not read a file (here: its problem planted, as an older
+    hashwatchd without raw support wrote for a CR2) reads that file again once the decoders changed,
+    without a rebuild; a file that is cut short stays as it was."""
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/cut.jpg", encode(PICS[1], ".jpg")[:300])
+    engine = _engine(tmp_path, pool, {"card": Role.NEEDLE})
+    engine.sync()
+    a, cut = _b(tmp_path / "card/a.jpg"), _b(tmp_path / "card/cut.jpg")
+    old = engine.store.get(Role.NEEDLE, a)
+    assert old is not None
+    engine.store.write([Entry(a, Role.NEEDLE, old.stat, None, Problem("unsupported-format", "unknown then"))])
+    engine.store.set_decoders(b"an older hashwatchd")
+    engine.store.close()
+    engine = _engine(tmp_path, pool, {"card": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    assert engine.outcomes[a].status is Status.MISSING
+    assert engine.counters.hashed == 1  # cut.jpg's problem is the file's, not a decoder's
+    assert engine.outcomes[cut].status is Status.UNREADABLE
     engine.store.close()
