@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -124,7 +125,27 @@ def _failed(task: Task, error: str) -> Result:
     return PixelCheck(task[1], task[2], None, error)  # type: ignore[misc]
 
 
-def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> None:
+#: Seconds between a decoder's checks that its parent is still there.
+PARENT_CHECK = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit quietly once the parent is gone (killed with -9, say): nobody will read a result, and
+    a decoder stuck in a pathological file would otherwise keep its core for ever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    os._exit(0)
+
+
+def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool, parent: int) -> None:
+    # The parent owns our life: it hands out work, sends None to stop us, or kills us. A SIGTERM or
+    # SIGINT sent to the whole group (systemd's default KillMode, Ctrl-C in a terminal) must not
+    # kill a decoder mid-file: the parent would record that file as decoder-crashed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.getppid() != parent:
+        return  # the parent died while we were starting
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
     import resource  # noqa: PLC0415
@@ -137,13 +158,19 @@ def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> No
     limit = vm_bytes + MEMORY_BUDGET
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
+        # A closed or reset connection means the parent is gone or done with us: no result can be
+        # delivered any more, so exit quietly (a traceback here only ever said "parent killed").
         try:
             task = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except (EOFError, OSError):
             return
         if task is None:
             return
-        conn.send(_perform(task, max_pixels, follow_symlinks))
+        result = _perform(task, max_pixels, follow_symlinks)
+        try:
+            conn.send(result)
+        except OSError:
+            return
 
 
 @dataclass
@@ -176,7 +203,10 @@ class Pool:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_worker_main, args=(child, self._max_pixels, self._follow), name="hashwatchd-decoder", daemon=True
+            target=_worker_main,
+            args=(child, self._max_pixels, self._follow, os.getpid()),
+            name="hashwatchd-decoder",
+            daemon=True,
         )
         proc.start()
         child.close()

@@ -1,0 +1,90 @@
+"""What a daemon leaves behind when it is killed or stopped, and what it writes into its log
+(issue 12, cases 7-10): real processes, real signals, real files."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+from conftest import encode, photo, write
+from daemonproc import DaemonProc, log_problems
+
+PNG = [encode(photo(seed, 480, 360), ".png", cv2.IMWRITE_PNG_COMPRESSION, 1) for seed in range(4)]
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    write(tmp_path / "lib/0.png", encode(photo(100, 160, 120), ".png"))
+    (tmp_path / "needles").mkdir(exist_ok=True)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\nreport_interval: 0.2\n{extra}")
+    return cfg
+
+
+def _hashed(d: DaemonProc) -> int:
+    return d.log_text().count("hashed needle")
+
+
+def test_decoders_of_a_killed_daemon_exit_quietly(tmp_path: Path) -> None:
+    """kill -9 of the daemon while its decoders work: each decoder notices its parent is gone and
+    exits without a traceback (case 7: BrokenPipeError in conn.send, ConnectionResetError in
+    conn.recv printed 'Process hashwatchd-decoder: Traceback' into the log)."""
+    for k in range(160):
+        write(tmp_path / f"needles/d{k % 4}/{k:03d}.png", PNG[k % 4] + k.to_bytes(2, "big"))
+    d = DaemonProc(tmp_path, _config(tmp_path), settle=0, workers=2)
+    rng = random.Random(7)
+    for round_ in range(6):
+        now = time.time_ns() + round_ * 1_000_000_000
+        for p in (tmp_path / "needles").rglob("*.png"):
+            os.utime(p, ns=(now, now))  # everything changed: the next start hashes it all again
+        before = _hashed(d)
+        d.launch()
+        deadline = time.monotonic() + 60
+        while _hashed(d) <= before + 2:  # the decoders are in the middle of the backlog
+            assert d.alive(), d.log_tail()
+            assert time.monotonic() < deadline, d.log_tail()
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.3))
+        left = d.kill9(timeout=30)
+        assert not left, f"decoders still running 30 s after their daemon was killed: {left}"
+    problems = log_problems(d.log_text())
+    assert not problems, "\n".join(problems) + "\n" + d.log_tail()
+
+
+def test_sigterm_to_the_whole_group_records_no_decoder_crash(tmp_path: Path) -> None:
+    """systemd's default KillMode sends SIGTERM to every process of the unit, decoders included
+    (Ctrl-C does the same with SIGINT). The decoders must leave their stop to the daemon: one that
+    died of the signal mid-file made the daemon record that file `decoder-crashed`, for good (it is
+    not retried until its stat changes), where a scan says what the picture is."""
+    for k in range(160):
+        write(tmp_path / f"needles/d{k % 4}/{k:03d}.png", PNG[k % 4] + k.to_bytes(2, "big"))
+    d = DaemonProc(tmp_path, _config(tmp_path), settle=0, workers=2)
+    for round_ in range(3):
+        now = time.time_ns() + round_ * 1_000_000_000
+        for p in (tmp_path / "needles").rglob("*.png"):
+            os.utime(p, ns=(now, now))
+        before = _hashed(d)
+        d.launch()
+        deadline = time.monotonic() + 60
+        while _hashed(d) < before + 20:
+            assert d.alive() and time.monotonic() < deadline, d.log_tail()
+            time.sleep(0.02)
+        assert d.proc is not None
+        os.killpg(d.proc.pid, signal.SIGTERM)
+        assert d.proc.wait(timeout=30) == 0
+        d.proc = None
+    rows = subprocess.run(
+        [sys.executable, "-m", "hashwatchd", "matches", "--state-dir", str(d.state), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "decoder-crashed" not in rows
+    problems = log_problems(d.log_text())
+    assert not problems, "\n".join(problems)
+    assert "decoder-crashed" not in d.log_text()
