@@ -88,3 +88,45 @@ def test_sigterm_to_the_whole_group_records_no_decoder_crash(tmp_path: Path) -> 
     problems = log_problems(d.log_text())
     assert not problems, "\n".join(problems)
     assert "decoder-crashed" not in d.log_text()
+
+
+def test_stale_status_temp_files_are_removed_at_start(tmp_path: Path) -> None:
+    """A temp file a killed writer left beside the status file is removed when the daemon starts
+    (case 8); a name the daemon would not create, and a temp file a live writer holds, are kept."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    stale = [".status.json.k3j_9xq2.tmp", ".status.json.00000000.tmp"]
+    foreign = [
+        ".status.json.KEEP1234.tmp",  # upper case: not tempfile's alphabet
+        ".status.json.abc.tmp",  # not eight characters
+        ".status.json.abcdefgh.tmp.bak",
+        ".other.json.abcdefgh.tmp",  # another file's temp
+        "notes.tmp",
+    ]
+    for name in stale + foreign:
+        (state / name).write_bytes(b'{"half": ')
+    held = state / ".status.json.live1234.tmp"
+    held.write_bytes(b"{")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(60)",
+            str(held),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        d = DaemonProc(tmp_path, _config(tmp_path))
+        d.start()
+        d.wait(lambda doc: doc["state"] == "watching")
+        left = sorted(p.name for p in state.iterdir() if p.name.endswith((".tmp", ".bak")))
+        assert left == sorted([*foreign, held.name])
+        code, _ = d.stop()
+        assert code == 0
+        assert "removed 2 temp files a killed writer left beside" in d.log_text()
+    finally:
+        holder.kill()
+        holder.wait()
