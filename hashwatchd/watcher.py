@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import queue
+import warnings
 from dataclasses import dataclass
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -137,10 +138,30 @@ def count_dirs(root: bytes) -> int:
     return total
 
 
+def _quiet_watchdog_warnings() -> None:
+    """Keep two of watchdog 7.1's warnings out of the log.
+
+    A folder moved out of a watched tree keeps its inotify watch (watchdog drops nothing on a move
+    out); moved back in, watchdog registers the same callback on that watch again and warns
+    "Callback with id ... already exists for watch ... It will be Overwritten" (and, on removal,
+    "... does not exist ... cannot be removed"). The callback replaces itself, so nothing is wrong,
+    but the message formats a bound method instead of calling it and prints watchdog's whole watch
+    table: one line of thousands of characters on each move. Idempotent: filterwarnings moves an
+    existing equal filter to the front rather than adding another.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Callback with id .* (already exists|does not exist)",
+        category=RuntimeWarning,
+        module=r"watchdog\.",
+    )
+
+
 class Watcher:
     """Watches roots with inotify (or polling) and feeds one queue of hints."""
 
     def __init__(self, hints: queue.SimpleQueue[Hint], poll_interval: float) -> None:
+        _quiet_watchdog_warnings()
         self.hints = hints
         self._inotify: BaseObserver | None = None
         self._poller = PollingObserverVFS(stat=os.lstat, listdir=os.scandir, polling_interval=poll_interval)

@@ -130,3 +130,30 @@ def test_stale_status_temp_files_are_removed_at_start(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_folder_moved_out_and_back_keeps_the_log_short(tmp_path: Path) -> None:
+    """Moving a folder out of a root and back in re-registers watchdog's watch on it; watchdog
+    then warned 'Callback with id ... already exists ... It will be Overwritten' with its whole
+    watch table in one line (case 9). The log stays free of it, every line under 500 characters,
+    and the folder is reported again."""
+    for k in range(3):
+        write(tmp_path / f"needles/trip/sub{k}/a{k}.png", PNG[k])
+    d = DaemonProc(tmp_path, _config(tmp_path))
+    d.start()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for _ in range(3):
+        os.rename(tmp_path / "needles/trip", outside / "trip")
+        d.wait(lambda doc: not doc["folders"])
+        time.sleep(0.7)  # longer than watchdog holds a move to pair it: a move out, then a move in
+        os.rename(outside / "trip", tmp_path / "needles/trip")
+        d.wait(lambda doc: len(doc["folders"]) == 3 and all(f["complete"] for f in doc["folders"]))
+    write(tmp_path / "needles/trip/sub0/late.png", PNG[3])  # still watched after all that
+    d.wait(lambda doc: sum(f["images"] for f in doc["folders"]) == 4 and doc["pending"] == 0)
+    code, _ = d.stop()
+    assert code == 0
+    text = d.log_text()
+    assert "already exists" not in text
+    problems = log_problems(text)
+    assert not problems, "\n".join(problems)
