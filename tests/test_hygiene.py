@@ -8,12 +8,17 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import cv2
+import pytest
 from conftest import encode, photo, write
 from daemonproc import DaemonProc, log_problems
+
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.workers import CLOSE_GRACE, KILL_WAIT, Pool
 
 PNG = [encode(photo(seed, 480, 360), ".png", cv2.IMWRITE_PNG_COMPRESSION, 1) for seed in range(4)]
 
@@ -157,3 +162,71 @@ def test_folder_moved_out_and_back_keeps_the_log_short(tmp_path: Path) -> None:
     assert "already exists" not in text
     problems = log_problems(text)
     assert not problems, "\n".join(problems)
+
+
+def test_cancel_ends_a_map_stuck_on_a_hung_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """case 10: a stop must not wait for a decoder (up to decode_timeout, 120 s by default).
+    Pool.cancel(), safe in a signal handler, ends the map at once; close() then takes its grace
+    period for all decoders together, not per decoder."""
+    monkeypatch.setenv("HASHWATCHD_FAULT_HANG", "hang-me")
+    paths = []
+    for k in range(4):
+        write(tmp_path / f"hang-me-{k}.png", PNG[k])
+        paths.append(os.fsencode(tmp_path / f"hang-me-{k}.png"))
+    pool = Pool(2, DEFAULT_MAX_PIXELS, timeout=60)
+    got: list[object] = []
+    runner = threading.Thread(target=lambda: got.extend(pool.map(paths)))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while len(pool._workers) < 2 or not all(w.tasks for w in pool._workers):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(2.0)  # both decoders have imported OpenCV and are stuck in their file
+    start = time.monotonic()
+    pool.cancel()
+    runner.join(5)
+    assert not runner.is_alive()
+    assert time.monotonic() - start < 1.0
+    assert got == []
+    assert list(pool.map(paths)) == []  # cancelled for good: a stopping daemon starts nothing new
+    start = time.monotonic()
+    pool.close()
+    assert time.monotonic() - start < 1.0 + KILL_WAIT  # the hung decoders were killed by cancel already
+
+
+def test_close_waits_for_all_decoders_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() with two decoders stuck in a file: one grace period for both, then SIGKILL (it
+    waited 2 s for each, one after the other)."""
+    monkeypatch.setenv("HASHWATCHD_FAULT_HANG", "hang-me")
+    paths = []
+    for k in range(4):
+        write(tmp_path / f"hang-me-{k}.png", PNG[k])
+        paths.append(os.fsencode(tmp_path / f"hang-me-{k}.png"))
+    pool = Pool(2, DEFAULT_MAX_PIXELS, timeout=60)
+    pool.start()
+    for w, p in zip(pool._workers, paths, strict=False):
+        pool._send(w, ("hash", p))
+    time.sleep(2.0)
+    start = time.monotonic()
+    pool.close()
+    took = time.monotonic() - start
+    assert took < CLOSE_GRACE + 1.0, took
+    assert took >= CLOSE_GRACE - 0.1
+
+
+def test_an_abandoned_map_leaves_no_result_for_the_next_caller(tmp_path: Path) -> None:
+    """The daemon stops reading pool.map() when asked to stop, then judges what it hashed, which
+    may need full-resolution checks (pool.check). The results still in flight from the abandoned
+    map must not come out of check(): it asserted they were PixelChecks and raised."""
+    paths = []
+    for k in range(6):
+        write(tmp_path / f"{k}.png", PNG[k % 4])
+        paths.append(os.fsencode(tmp_path / f"{k}.png"))
+    with Pool(1, DEFAULT_MAX_PIXELS) as pool:
+        it = pool.map(paths)
+        first = next(it)
+        assert first.path in paths
+        it.close()  # as a `break` out of the loop does
+        checks = list(pool.check([(paths[0], paths[4], 180)]))
+    assert [(c.needle, c.library) for c in checks] == [(paths[0], paths[4])]
+    assert checks[0].same is True
