@@ -35,6 +35,20 @@ def user_prefix() -> tuple[str, ...]:
     return UNPRIVILEGED
 
 
+def unprivileged_unavailable() -> str | None:
+    """Why commands cannot run as the user of user_prefix() here, or None when they can."""
+    try:
+        prefix = user_prefix()
+    except RuntimeError as exc:
+        return str(exc)
+    if not prefix:
+        return None
+    r = subprocess.run([*prefix, sys.executable, "-c", "import hashwatchd, cv2"], capture_output=True, check=False)
+    if r.returncode:
+        return f"{sys.executable} cannot run as {prefix[1]} (a venv under /root?): {r.stderr[-300:]!r}"
+    return None
+
+
 def shared_tmpdir(prefix: str) -> Path:
     """A fresh directory under /tmp that the unprivileged user of user_prefix() owns."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
