@@ -15,6 +15,7 @@ import argparse
 import collections
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -78,8 +79,17 @@ def main() -> int:
             str(work),
         ]
         cmd += ["--json"] + (["--bursts"] if args.bursts else [])
+        if args.without:
+            cmd += ["--without", args.without]
         start = time.monotonic()
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd="/")
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/") as proc:
+            try:
+                stdout, stderr = proc.communicate()
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()  # the engine kills its daemon on SIGTERM
+                    proc.wait()
+        r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
         took = time.monotonic() - start
         try:
             outcome = json.loads(r.stdout.splitlines()[-1])
@@ -106,4 +116,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

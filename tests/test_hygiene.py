@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import random
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from conftest import encode, photo, write
 from daemonproc import DaemonProc, log_problems
 
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.watcher import STOP_TIMEOUT, Watcher
 from hashwatchd.workers import CLOSE_GRACE, KILL_WAIT, Pool
 
 PNG = [encode(photo(seed, 480, 360), ".png", cv2.IMWRITE_PNG_COMPRESSION, 1) for seed in range(4)]
@@ -230,3 +233,46 @@ def test_an_abandoned_map_leaves_no_result_for_the_next_caller(tmp_path: Path) -
         checks = list(pool.check([(paths[0], paths[4], 180)]))
     assert [(c.needle, c.library) for c in checks] == [(paths[0], paths[4])]
     assert checks[0].same is True
+
+
+def test_unwatch_and_stop_do_not_wait_for_a_stuck_poller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """case 10: a polled share that stops answering (a dropped SMB or hard NFS mount) leaves
+    watchdog's poller inside a snapshot. Taking that root offline waited for the snapshot to
+    end (emitter.join() under the observer's lock, on the daemon's only thread, which then stopped
+    logging and ignored SIGTERM), and so did every other polled root and the stop. Now unwatch()
+    returns at once, other roots can still be watched, and stop() waits STOP_TIMEOUT in all,
+    naming what it leaves behind."""
+    gate, stuck = threading.Event(), threading.Event()
+    share, other = tmp_path / "share", tmp_path / "other"
+    share.mkdir()
+    other.mkdir()
+
+    scandir = os.scandir
+
+    def listdir(path: str | None) -> object:
+        if stuck.is_set() and str(path).startswith(str(share)):
+            gate.wait(30)  # the share does not answer
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", listdir)
+    w = Watcher(queue.SimpleQueue(), poll_interval=0.1)
+    try:
+        assert w.watch(os.fsencode(share), "poll") == "poll"
+        stuck.set()
+        time.sleep(0.5)  # the poller is now inside a snapshot that hangs
+        start = time.monotonic()
+        w.unwatch(os.fsencode(share))
+        assert time.monotonic() - start < 1.0
+        start = time.monotonic()
+        assert w.watch(os.fsencode(other), "poll") == "poll"
+        assert time.monotonic() - start < 1.0
+        caplog.set_level(logging.WARNING, "hashwatchd.watcher")
+        start = time.monotonic()
+        w.stop()
+        took = time.monotonic() - start
+        assert took < STOP_TIMEOUT + 1.0
+        assert f"still busy: the poller of {share}" in caplog.text
+    finally:
+        gate.set()
