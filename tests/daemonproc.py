@@ -140,6 +140,7 @@ class DaemonProc:
                 stderr=log,
                 env=self.env,
                 start_new_session=True,
+                cwd="/",  # nothing found by accident in the current directory (python -m puts it first on sys.path)
             )
         self.starts += 1
 

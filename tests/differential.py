@@ -457,6 +457,30 @@ class Run:
         shutil.rmtree(d)
         return f"rm -r {self._rel(d)}"
 
+    def op_empty_root(self) -> str:
+        tree = self._tree()
+        for entry in sorted(os.listdir(tree)):
+            p = tree / entry
+            if p.is_dir() and not p.is_symlink():
+                for top, dirs, _ in os.walk(p):
+                    for d in dirs:
+                        os.chmod(os.path.join(top, d), 0o755)
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        return f"rm -r {self._rel(tree)}/*  # the whole root emptied"
+
+    def op_touch_dir(self) -> str:
+        d = self.rng.choice(self._dirs(self._tree()))
+        os.utime(d)
+        return f"touch {self._rel(d)}/"
+
+    def op_chmod_root(self) -> str:
+        tree = self._tree()
+        mode = 0o755 if os.stat(tree).st_mode & 0o777 == 0 else 0o000
+        os.chmod(tree, mode)
+        return f"chmod {mode:03o} {self._rel(tree)}  # a root"
+
     def op_pause(self) -> str:
         t = self.rng.uniform(0.8, 2.5)
         time.sleep(t)
@@ -492,6 +516,9 @@ class Run:
         ("pause", 3),
         ("kill9", 2),
         ("burst", 0.5),
+        ("empty_root", 0.3),
+        ("touch_dir", 1),
+        ("chmod_root", 0.4),
     )
 
     def _one(self, *, down: bool = False) -> str:
@@ -502,12 +529,17 @@ class Run:
             return getattr(self, f"op_{name}")()  # type: ignore[no-any-return]
         except (OSError, subprocess.CalledProcessError) as exc:  # e.g. a folder of mode 000 moved: EACCES
             return f"{name}: failed: {exc}"
+        except IndexError:  # nothing to choose from (everything unreadable or deleted)
+            return f"{name}: no target"
 
     def heal(self) -> list[str]:
         """Open every folder up again (a cold scan could not know what an unreadable folder
         holds); files keep their modes: unreadable ones must be reported the same way by both."""
         done = []
         for tree in (self.lib, self.needles):
+            if os.stat(tree).st_mode & 0o777 != 0o755:
+                os.chmod(tree, 0o755)
+                done.append(f"chmod 755 {self._rel(tree)}")
             for top, dirs, _ in os.walk(tree):
                 for d in dirs:
                     p = Path(top) / d
