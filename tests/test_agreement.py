@@ -22,7 +22,15 @@ import cv2
 import numpy as np
 import pytest
 from conftest import encode, photo, write
-from daemonproc import DaemonProc, log_problems, remove_tree, shared_tmpdir, unprivileged_unavailable, user_prefix
+from daemonproc import (
+    DaemonProc,
+    hashwatchd,
+    log_problems,
+    remove_tree,
+    shared_tmpdir,
+    unprivileged_unavailable,
+    user_prefix,
+)
 from differential import cold_scan, compare_matches, compare_status, matches, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -387,6 +395,53 @@ def test_unmounted_share_stays_offline_without_flapping(tmp_path: Path) -> None:
     finally:
         d.stop()
     assert not log_problems(d.log_text())
+
+
+# -- found by the differential run --------------------------------------------------------------------
+
+
+def test_failed_full_resolution_check_is_retried(world: World) -> None:
+    """Found by the differential run (seeds 500, 505, 506: a chmod of the library root). An
+    upscaled needle needs a full-resolution check against its library copy; if the library file
+    cannot be read at that moment (chmod 000 lib), the check fails ('cannot confirm'), the match
+    is dropped and the needle is `missing`, and nothing judges it again once chmod 755 lib makes
+    the file readable (its stat did not change). A scan, and `matches` on the daemon's own
+    index, say `same`.
+
+        cp 0.png lib/ ; hashwatchd run & ; chmod 000 lib ; cp up.jpg needles/card/ ; sleep 3 ;
+        chmod 755 lib"""
+    write(world.lib / "0.png", png(0))
+    world.daemon.start()
+    world.lib.chmod(0)
+    try:
+        up = cv2.resize(PHOTOS[0], (W * 3 // 2, H * 3 // 2), interpolation=cv2.INTER_CUBIC)
+        write(world.needles / "card/up.jpg", encode(up, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+        _settled(world, "card", 1)
+        time.sleep(1)
+    finally:
+        world.lib.chmod(0o755)
+    assert "cannot confirm" in world.daemon.log_text()
+    world.assert_agrees()
+
+
+def test_commands_do_not_fail_on_an_unreadable_home(world: World) -> None:
+    """Found while setting up the differential run: any command run as a user whose $HOME cannot
+    be read (a service user, or setpriv from root: /root is 0700) died with a PermissionError
+    traceback from config.load() looking for $XDG_CONFIG_HOME/hashwatchd/config.yaml. A config
+    file that cannot be read is either an error named in one line (when asked for) or absent."""
+    write(world.lib / "0.png", png(0))
+    write(world.needles / "card/a.jpg", jpeg(0))
+    locked = world.work / "home"
+    locked.mkdir(mode=0o700)
+    env = {k: v for k, v in world.env.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(locked)
+    if os.geteuid() == 0:
+        os.chown(locked, 0, 0)  # root's, as /root: nobody cannot enter it
+    args = ["scan", "--haystack", str(world.lib), "--needles", str(world.needles), "--state-dir", str(world.work / "s")]
+    r = subprocess.run(
+        [*world.prefix, *hashwatchd(*args)], capture_output=True, text=True, env=env, cwd="/", check=False
+    )
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
 
 
 def test_control_daemon_and_scan_agree_on_ordinary_trees(world: World) -> None:
