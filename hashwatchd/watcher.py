@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.api import BaseObserver, EventDispatcher, ObservedWatch
 from watchdog.observers.polling import PollingObserverVFS
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ class Watcher:
         observer, watch, _ = held
         try:
             group = observer._emitter_for_watch[watch]._inotify  # type: ignore[attr-defined]
-            lock, add = group._lock, group._add_all_callbacks
+            lock, add, known = group._lock, group._add_callback, group._active_callbacks_by_path
         except (AttributeError, KeyError):
             if not self._internals_logged:
                 self._internals_logged = True
@@ -309,8 +309,21 @@ class Watcher:
                 )
             return
         with lock:
-            if group.is_active:
-                add(path)
+            if not group.is_active:
+                return
+            # Only folders not watched yet: re-adding a watched one rewrites watchdog's path maps,
+            # which after moves out and back in can leave two descriptors on one path (its
+            # deactivate() then fails with KeyError). A folder inotify refused (EACCES) is mapped
+            # to descriptor -1: watchdog ignores that error and records the -1.
+            todo = [path] + [
+                os.path.join(top, d)
+                for top, dirs, _ in os.walk(path)
+                for d in dirs
+                if not os.path.islink(os.path.join(top, d))
+            ]
+            for folder in todo:
+                if known.get(folder, -1) < 0:
+                    add(folder)
 
     def _log_limit(self, root: bytes, why: str, strict: bool) -> None:
         action = "polling it (watch: inotify was asked for; it cannot work here)" if strict else "polling it"
@@ -356,7 +369,14 @@ class Watcher:
     def _stop_in_background(self, observer: BaseObserver, what: str) -> None:
         def stop() -> None:
             start = time.monotonic()
-            observer.stop()
+            try:
+                observer.stop()
+            except (KeyError, ValueError, OSError, RuntimeError) as exc:
+                # watchdog's bookkeeping can fail here (KeyError in deactivate() after folders moved
+                # out and back in): say so in one line, and let its dispatching thread end anyway
+                log.warning("watchdog failed while stopping %s: %s: %s", what, type(exc).__name__, exc)
+                with contextlib.suppress(Exception):
+                    observer.event_queue.put_nowait(EventDispatcher.stop_event)
             observer.join(STOP_TIMEOUT)
             took = time.monotonic() - start
             if took > STOP_TIMEOUT:

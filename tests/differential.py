@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,6 +86,42 @@ def _enc(img: np.ndarray, ext: str) -> bytes:
     ok, buf = cv2.imencode(ext, img)
     assert ok
     return buf.tobytes()
+
+
+class Poller(threading.Thread):
+    """Reads the status file as a poller would, every 20 ms for the whole run: it must always parse
+    (the issue's fuzzer read it 700,000 times without a failure: keep it that way)."""
+
+    def __init__(self, report: Path) -> None:
+        super().__init__(name="status-poller", daemon=True)
+        self.report = report
+        self.reads = 0
+        self.failures: list[str] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            try:
+                data = self.report.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self.failures.append(f"read: {exc}")
+                continue
+            self.reads += 1
+            try:
+                doc = json.loads(data)
+                assert isinstance(doc, dict) and doc["schema"] == 1
+            except (ValueError, AssertionError, KeyError) as exc:
+                self.failures.append(f"{type(exc).__name__} on {len(data)} bytes")
+
+
+class DaemonDied(Exception):
+    """The daemon exited on its own (at start, or while the operations ran)."""
+
+
+class _Abandon(Exception):
+    """The run cannot be compared any more (the daemon is gone)."""
 
 
 @dataclasses.dataclass
@@ -183,6 +220,13 @@ class Run:
         self.notes: list[str] = []
 
     # -- set-up
+
+    def _start(self) -> None:
+        try:
+            self.daemon.start()
+        except AssertionError as exc:
+            self.note(f"the daemon did not start: {str(exc).splitlines()[0]}")
+            raise DaemonDied(str(exc).splitlines()[0]) from None
 
     def _config(self) -> Path:
         cfg = self.work / "config.yaml"
@@ -493,7 +537,7 @@ class Run:
         lines = ["kill -9 the daemon"]
         for _ in range(self.rng.randint(1, 4)):
             lines.append("  while down: " + self._one(down=True))
-        self.daemon.start()
+        self._start()
         lines.append("restart the daemon")
         return "\n".join(lines)
 
@@ -558,9 +602,11 @@ class Run:
     def execute(self) -> None:
         self.populate()
         self.note("populate: lib/2020, lib/2021 (6 photos), needles/card1/DCIM, needles/card2 (8 pictures)")
-        self.daemon.start()
+        self._start()
         self.note("start the daemon")
         for _ in range(self.ops):
+            if not self.daemon.alive():
+                raise DaemonDied(f"exited with {self.daemon.proc.returncode if self.daemon.proc else '?'}")
             self.note(self._one())
             time.sleep(self.rng.choice([0.0, 0.05, 0.1, 0.2, 0.3]))
         for line in self.heal():
@@ -710,8 +756,15 @@ def run(
     start = time.monotonic()
     r = Run(seed, ops, work, bursts=bursts, without=without, say=say)
     differences: list[str] = []
+    poller = Poller(r.daemon.report)
+    poller.start()
     try:
-        r.execute()
+        try:
+            r.execute()
+        except DaemonDied as exc:
+            differences.append(f"the daemon died: {exc}")
+            differences += [f"daemon log {p}" for p in log_problems(r.daemon.log_text())]
+            raise _Abandon from None
         doc, waited = wait_idle(r.daemon)
         r.note(f"daemon idle after {waited:.1f} s" if doc else f"daemon not idle after {waited:.0f} s")
         if doc is None:
@@ -732,9 +785,16 @@ def run(
         differences += [f"daemon log {p}" for p in log_problems(r.daemon.log_text())]
         differences += [f"scan log {p}" for p in log_problems(scan_err)]
         differences += r.notes
+    except _Abandon:
+        pass
     finally:
+        poller.done.set()
+        poller.join()
         if r.daemon.alive():
             r.daemon.kill9()
+    r.note(f"the status file was read {poller.reads} times while the daemon ran")
+    if poller.failures:
+        differences.append(f"the status file failed to parse {len(poller.failures)} times: {poller.failures[:3]}")
     tail = "\n".join(line for line in r.daemon.log_text().splitlines() if " DEBUG " not in line)[-4000:]
     replay = (
         f"--seed {seed} --ops {ops}"

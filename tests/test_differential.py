@@ -3,7 +3,8 @@
 tests/differential.py does the work (a seeded random sequence of file operations against a real
 daemon, then a field-by-field comparison with a cold scan); this runs one short sequence, as an
 unprivileged user when we are root. The seed is random and printed; HASHWATCHD_DIFF_SEED and
-HASHWATCHD_DIFF_OPS replay one. The long run is bench/differential.py.
+HASHWATCHD_DIFF_OPS replay one, HASHWATCHD_DIFF_WITHOUT=op,op leaves operation kinds out (to look
+past a known difference). The long run is bench/differential.py.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ def test_daemon_agrees_with_a_cold_scan() -> None:
         pytest.skip(why)
     seed = int(os.environ.get("HASHWATCHD_DIFF_SEED") or random.randrange(10**6))
     ops = int(os.environ.get("HASHWATCHD_DIFF_OPS") or OPS)
+    without = os.environ.get("HASHWATCHD_DIFF_WITHOUT", "")
     work = shared_tmpdir(f"hwdiff-{seed}-")
     print(f"differential seed {seed}, {ops} operations, in {work}")
+    cmd = [*user_prefix(), sys.executable, str(ENGINE), "--seed", str(seed), "--ops", str(ops), "--workdir", str(work)]
     r = subprocess.run(
-        [*user_prefix(), sys.executable, str(ENGINE), "--seed", str(seed), "--ops", str(ops), "--workdir", str(work)],
+        cmd + (["--without", without] if without else []),
         capture_output=True,
         text=True,
         check=False,
@@ -47,6 +50,7 @@ def test_daemon_agrees_with_a_cold_scan() -> None:
         return
     pytest.fail(
         f"seed {seed}: the daemon and a cold scan disagree (replay: HASHWATCHD_DIFF_SEED={seed} "
-        f"HASHWATCHD_DIFF_OPS={ops} pytest {__file__}; work directory kept: {work})\n{r.stdout}\n{r.stderr[-3000:]}",
+        f"HASHWATCHD_DIFF_OPS={ops} HASHWATCHD_DIFF_WITHOUT={without} pytest {__file__}; work directory kept: "
+        f"{work})\n{r.stdout}\n{r.stderr[-3000:]}",
         pytrace=False,
     )

@@ -276,3 +276,27 @@ def test_unwatch_and_stop_do_not_wait_for_a_stuck_poller(
         assert f"still busy: the poller of {share}" in caplog.text
     finally:
         gate.set()
+
+
+def test_stop_survives_a_watchdog_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the differential run (seed 600): after folders moved out and back in, watchdog's
+    deactivate() failed with KeyError while the daemon stopped, and the traceback went into the
+    log. A failure inside watchdog's stop is one log line, and stop() still returns at once."""
+    from watchdog.observers import inotify  # noqa: PLC0415
+
+    def broken(self: object) -> None:
+        raise KeyError(b"/photos/moved/back")
+
+    monkeypatch.setattr(inotify.InotifyEmitter, "on_thread_stop", broken)
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    caplog.set_level(logging.WARNING, "hashwatchd.watcher")
+    w = Watcher(queue.SimpleQueue(), poll_interval=1.0)
+    assert w.watch(os.fsencode(tmp_path), "inotify") == "inotify"
+    start = time.monotonic()
+    w.stop()
+    assert time.monotonic() - start < 2.0
+    assert errors == []
+    assert "watchdog failed while stopping the inotify observer: KeyError" in caplog.text
