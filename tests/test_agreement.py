@@ -397,6 +397,27 @@ def test_unmounted_share_stays_offline_without_flapping(tmp_path: Path) -> None:
     assert not log_problems(d.log_text())
 
 
+# -- case 10: a stop must not hang ------------------------------------------------------------------------
+
+
+def test_sigterm_while_a_decoder_hangs_stops_within_seconds(world: World) -> None:
+    """Case 10. A decoder stuck in a pathological file (HASHWATCHD_FAULT_HANG makes one hang, as
+    the test suite's fault injection): SIGTERM sets a flag, and the daemon's loop waits in
+    pool.map() for the next result, up to decode_timeout (here 60 s, 120 by default), before it
+    looks at the flag. Pool.cancel() (workers.py) ends that wait at once; the daemon must call it
+    from its signal handler. Until then the stop takes the whole timeout."""
+    write(world.lib / "0.png", png(0))
+    world.configure("decode_timeout: 60\n")
+    assert world.daemon.env is not None
+    world.daemon.env["HASHWATCHD_FAULT_HANG"] = "hang-me"
+    world.daemon.start()
+    write(world.needles / "card/hang-me.jpg", jpeg(1))
+    time.sleep(5)  # settled (0.5 s), handed to a decoder, which hangs in it
+    assert "hashed needle" not in world.daemon.log_text().split("index up to date")[-1]
+    code, took = world.daemon.stop(timeout=90)
+    assert code == 0 and took < 10, f"SIGTERM took {took:.1f} s (exit {code})"
+
+
 # -- found by the differential run --------------------------------------------------------------------
 
 
