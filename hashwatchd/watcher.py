@@ -80,10 +80,15 @@ class Hint:
 class _Handler(FileSystemEventHandler):
     """The events of one root, as hints. A directory's attribute change (chmod, chown, touch) is a
     hint too: a folder that could not be read may have become readable, and no other event says
-    so; `on_dir_attrib` lets the watcher watch it from then on."""
+    so; `on_dir_attrib` lets the watcher watch it from then on. For the root itself that hint is a
+    rescan: the daemon looks at paths under a root, never at the root's own path, and while the
+    root could not be searched it could not look at anything created in it meanwhile."""
 
-    def __init__(self, hints: queue.SimpleQueue[Hint], on_dir_attrib: Callable[[bytes], None] | None = None) -> None:
+    def __init__(
+        self, hints: queue.SimpleQueue[Hint], root: bytes, on_dir_attrib: Callable[[bytes], None] | None = None
+    ) -> None:
         self._hints = hints
+        self._root = root
         self._on_dir_attrib = on_dir_attrib
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -91,8 +96,13 @@ class _Handler(FileSystemEventHandler):
             return
         if event.is_directory and event.event_type in ("modified", "closed"):
             return  # a file event inside says more; walking the folder on each would be quadratic
-        if event.is_directory and event.event_type == "attrib" and self._on_dir_attrib is not None:
-            self._on_dir_attrib(os.fsencode(event.src_path))
+        if event.is_directory and event.event_type == "attrib":
+            folder = os.fsencode(event.src_path)
+            if self._on_dir_attrib is not None:
+                self._on_dir_attrib(folder)
+            if folder.rstrip(b"/") == self._root.rstrip(b"/"):
+                self._hints.put(Hint("rescan", self._root))
+                return
         for path in (event.src_path, event.dest_path):
             if path:
                 self._hints.put(Hint("path", os.fsencode(path)))
@@ -242,7 +252,7 @@ class Watcher:
             if used:
                 return "inotify"
         poller = PollingObserverVFS(stat=self._stat, listdir=self._listdir, polling_interval=self._poll_interval)
-        watch = poller.schedule(_Handler(self.hints), os.fsdecode(root), recursive=True)
+        watch = poller.schedule(_Handler(self.hints, root), os.fsdecode(root), recursive=True)
         poller.start()  # takes the first snapshot now: nothing changed after the daemon's walk is missed
         self._watches[root] = (poller, watch, "poll")
         return "poll"
@@ -259,7 +269,7 @@ class Watcher:
                 self._inotify = Observer()
                 self._inotify.start()
             before = inotify_watch_count()
-            handler = _Handler(self.hints, lambda path: self._watch_below(root, path))
+            handler = _Handler(self.hints, root, lambda path: self._watch_below(root, path))
             watch = self._inotify.schedule(handler, os.fsdecode(root), recursive=True)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):  # made unreadable since count_dirs looked

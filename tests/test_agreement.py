@@ -445,6 +445,24 @@ def test_failed_full_resolution_check_is_retried(world: World) -> None:
     world.assert_agrees()
 
 
+def test_files_created_while_the_root_was_unreadable_are_seen(world: World) -> None:
+    """Found by the differential run (seed 709: cp -r of 80 pictures, then chmod 000 needles for a
+    moment). While the root cannot be searched, the daemon's lstat of each new path fails with
+    EACCES and the hint is dropped; chmod 755 needles raises IN_ATTRIB on the root itself, a path
+    the daemon never looks at (it looks only below its roots). 8 of the 80 pictures were never
+    seen. Passes since the watcher turns a root's attribute change into a rescan of that root.
+
+        hashwatchd run & ; chmod 000 needles ; cp -r card needles/ ; chmod 755 needles"""
+    write(world.lib / "0.png", png(0))
+    world.daemon.start()
+    world.needles.chmod(0)
+    write(world.needles / "card/a.jpg", jpeg(0))  # root writes where nobody may not look
+    write(world.needles / "card/b.jpg", jpeg(2))
+    time.sleep(1.5)
+    world.needles.chmod(0o755)
+    world.assert_agrees()
+
+
 def test_commands_do_not_fail_on_an_unreadable_home(world: World) -> None:
     """Found while setting up the differential run: any command run as a user whose $HOME cannot
     be read (a service user, or setpriv from root: /root is 0700) died with a PermissionError
