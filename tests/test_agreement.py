@@ -1,11 +1,25 @@
 """Named regressions of issue 12: each test provokes one way the daemon's status came to differ
 from what a fresh `hashwatchd scan` of the same trees says, on real files, with the daemon and
-the scan it is compared with running as an unprivileged user (root reads any file).
+the scan it is compared with running as an unprivileged user (root reads any file). Each test's
+docstring gives the minimal shell reproduction.
 
-The cases numbered 1-6 in the issue, and the differences the differential run found
-(tests/differential.py), fail until the engine refactor fixes them: that is expected, they are
-its acceptance tests (not xfail). Run them with `pytest -m e2e tests/test_agreement.py`.
-Each test's docstring gives the minimal shell reproduction.
+Run them with `pytest -m e2e tests/test_agreement.py` (about 6 minutes). They are the engine
+refactor's acceptance tests, not xfail: these fail until it lands (daemon.py, indexer.py,
+store.py, matching.py, config.py)
+  - case 1: test_needle_readable_again_after_chmod_000_while_it_settled,
+    test_library_file_readable_again_after_chmod_000_while_it_settled,
+    test_chmod_000_of_a_hashed_needle_is_seen, test_chmod_000_of_a_hashed_library_file_is_seen
+  - case 2: test_same_size_rewrite_keeping_mtime_is_seen
+  - case 3: test_folder_unreadable_while_a_file_settles, test_folder_unreadable_over_a_restart
+  - case 5: test_a_new_library_picture_rejudges_every_needle_it_matches
+  - case 6: test_needle_root_emptied_while_stopped, test_unmounted_share_stays_offline_without_flapping
+  - case 10: test_sigterm_while_a_decoder_hangs_stops_within_seconds
+  - found by the differential run: test_failed_full_resolution_check_is_retried,
+    test_commands_do_not_fail_on_an_unreadable_home
+and these failed before the watcher changes of this branch and pass since: case 3's
+test_folder_moved_while_unreadable and test_files_created_in_a_folder_that_became_readable_are_seen,
+case 4's test_one_unreadable_folder_keeps_inotify_for_the_rest, test_unreadable_needle_root_at_start,
+test_files_created_while_the_root_was_unreadable_are_seen. The control test must always pass.
 """
 
 from __future__ import annotations
