@@ -5,17 +5,19 @@ One run: build a corpus of pictures with OpenCV (library photos, re-encodes and 
 edited and upscaled copies, unrelated photos, low-information pictures, same-size BMPs), start a
 real `hashwatchd run`, apply a seeded random sequence of file operations to both trees (copies,
 cp -r, rsync-style temp + rename, slow writes, moves of files and folders within and between the
-trees and out and back, in-place and same-size rewrites that keep mtime, touch, chmod 000/644 on
-files and 000/755 on folders, truncation, deletes, rm -r, kill -9 with operations while the
-daemon is down), open every folder up again, wait until the daemon is idle, and compare its
-status file and `matches --json` with a cold `scan` into a fresh state directory (and `matches
---json` there), field by field. The daemon's log must hold no traceback and no line over 500
-characters.
+trees and out and back, in-place and same-size rewrites that keep mtime, touch of files and
+folders, chmod 000/644 on files and 000/755 on folders and roots, truncation, deletes, rm -r, a
+whole root emptied, 80 re-encodings of one photo at once (--bursts), kill -9 with operations
+while the daemon is down), open every folder up again, wait until the daemon is idle, and compare
+its status file and `matches --json` with a cold `scan` into a fresh state directory (and
+`matches --json` there), field by field. The daemon's log must hold no traceback and no line over
+500 characters, a SIGTERM must take under 10 s, and the status file, read every 20 ms for the
+whole run, must always parse.
 
 Everything runs as the user running this script; run it as an unprivileged user (the pytest
 wrapper uses setpriv when it is root), or chmod 000 proves nothing.
 
-    python tests/differential.py --seed 7 --ops 60 [--keep] [--workdir DIR] [--json]
+    python tests/differential.py --seed 7 --ops 150 [--bursts] [--without OP,...] [--keep] [--workdir DIR] [--json]
 
 Exit status 0 when the daemon and the scan agree, 1 with a report (seed, operations, differences,
 log excerpts) when they do not.
