@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,6 +70,13 @@ class DigestTask:
 
 
 Task = HashTask | PixelTask | DigestTask
+
+#: Seconds close() gives all decoders together to stop by themselves before it kills them.
+CLOSE_GRACE = 2.0
+
+#: Seconds to wait for a killed decoder to go. SIGKILL takes effect when the process leaves the
+#: kernel, which a read from a failing card can delay for minutes (state D): we do not wait that.
+KILL_WAIT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +222,27 @@ def _failed(task: Task, problem: Problem) -> Result:
     return PixelCheck(task.needle, task.library, None, problem)
 
 
-def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> None:
+#: Seconds between a decoder's checks that its parent is still there.
+PARENT_CHECK = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit quietly once the parent is gone (killed with -9, say): nobody will read a result, and
+    a decoder stuck in a pathological file would otherwise keep its core for ever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    os._exit(0)
+
+
+def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool, parent: int) -> None:
+    # The parent owns our life: it hands out work, sends None to stop us, or kills us. A SIGTERM or
+    # SIGINT sent to the whole group (systemd's default KillMode, Ctrl-C in a terminal) must not
+    # kill a decoder mid-file: the parent would record that file as decoder-crashed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.getppid() != parent:
+        return  # the parent died while we were starting
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
     os.environ["OPENCV_LOG_LEVEL"] = "ERROR"  # no [ WARN:0@...] lines: each file's problem is reported once, by us
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
@@ -229,13 +257,19 @@ def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool) -> No
     limit = vm_bytes + MEMORY_BUDGET
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
+        # A closed or reset connection means the parent is gone or done with us: no result can be
+        # delivered any more, so exit quietly (a traceback here only ever said "parent killed").
         try:
             task = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except (EOFError, OSError):
             return
         if task is None:
             return
-        conn.send(_perform(task, max_pixels, follow_symlinks))
+        result = _perform(task, max_pixels, follow_symlinks)
+        try:
+            conn.send(result)
+        except OSError:
+            return
 
 
 @dataclass
@@ -258,6 +292,8 @@ class Pool:
         self._timeout = timeout
         self._size = max(1, workers)
         self._workers: list[_Worker] = []
+        self._cancelled = False
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def __enter__(self) -> Pool:
         return self
@@ -271,7 +307,7 @@ class Pool:
             parent, child = self._ctx.Pipe()
             proc = self._ctx.Process(
                 target=_worker_main,
-                args=(child, self._max_pixels, self._follow),
+                args=(child, self._max_pixels, self._follow, os.getpid()),
                 name="hashwatchd-decoder",
                 daemon=True,
             )
@@ -308,14 +344,33 @@ class Pool:
             assert isinstance(result, Digested)
             yield result
 
+    def cancel(self) -> None:
+        """A stop was asked for: every running and later map() and check() returns at once, without
+        further results; the decoders busy with them are killed. Safe to call from a signal handler
+        (it sets a flag and writes one byte to a pipe the pool waits on)."""
+        self._cancelled = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"!")
+
     def _run(self, tasks: Iterable[Task]) -> Iterator[Result]:
         """Each worker holds up to DEPTH tasks, so it never waits for this process to hand it the
         next one (on a busy 2-core machine that wait cost a few percent of the throughput). A
         worker that dies or overruns costs its current task; the ones queued behind it are
-        given out again."""
+        given out again.
+
+        A caller that stops iterating early (or a cancel) leaves tasks in flight: their decoders
+        are discarded when this generator ends, so no later call receives a result it did not ask
+        for."""
+        try:
+            yield from self._serve(tasks)
+        finally:
+            for w in [w for w in self._workers if w.tasks]:
+                self._discard(w)
+
+    def _serve(self, tasks: Iterable[Task]) -> Iterator[Result]:
         source = iter(tasks)
         todo: collections.deque[Task] = collections.deque()
-        while True:
+        while not self._cancelled:
             for i in range(self._size):
                 if i == len(self._workers):
                     if not todo and (nxt := next(source, None)) is not None:
@@ -333,7 +388,10 @@ class Pool:
             if not busy:
                 return
             wait_for = min(w.deadline for w in busy) - time.monotonic()
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=max(0.0, wait_for)))
+            waited = [w.conn for w in busy] + [w.process.sentinel for w in busy] + [self._wake_r]
+            ready = set(wait(waited, timeout=max(0.0, wait_for)))
+            if self._cancelled:
+                return
             for w in busy:
                 if w.conn in ready:
                     yield self._receive(w, todo)
@@ -359,12 +417,28 @@ class Pool:
         raise WorkerError(f"cannot start a decoder process for {os.fsdecode(task.path)}")
 
     def _respawn(self, w: _Worker) -> _Worker:
-        w.process.kill()
-        w.process.join()
-        w.conn.close()
+        self._kill(w)
         fresh = self._spawn()
         self._workers[self._workers.index(w)] = fresh
         return fresh
+
+    def _discard(self, w: _Worker) -> None:
+        """Kill a decoder whose results nobody will read; start() replaces it when work comes."""
+        self._kill(w)
+        self._workers.remove(w)
+
+    @staticmethod
+    def _kill(w: _Worker) -> None:
+        w.process.kill()
+        w.process.join(KILL_WAIT)
+        if w.process.is_alive():
+            log.warning(
+                "decoder pid %s did not exit %g s after SIGKILL (stuck in the kernel, e.g. reading a "
+                "failing card); not waiting for it",
+                w.process.pid,
+                KILL_WAIT,
+            )
+        w.conn.close()
 
     def _receive(self, w: _Worker, todo: collections.deque[Task]) -> Result:
         try:
@@ -384,14 +458,21 @@ class Pool:
         return _failed(task, problem)
 
     def close(self) -> None:
-        """Stop every worker."""
+        """Stop every worker: ask them all, give them CLOSE_GRACE seconds together, kill the rest
+        (waiting at most KILL_WAIT for each). Bounded: a stop never hangs on a decoder."""
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.conn.send(None)
+        deadline = time.monotonic() + CLOSE_GRACE
         for w in self._workers:
-            w.process.join(timeout=2)
+            w.process.join(max(0.0, deadline - time.monotonic()))
+        for w in self._workers:
             if w.process.is_alive():
-                w.process.kill()
-                w.process.join()
-            w.conn.close()
+                self._kill(w)
+            else:
+                w.conn.close()
         self._workers.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
