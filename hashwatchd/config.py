@@ -7,6 +7,7 @@ Command-line flags override the file (cli.py merges them).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ import yaml
 
 from hashwatchd.errors import ConfigError
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+
+log = logging.getLogger(__name__)
 
 
 def default_config_path() -> Path:
@@ -258,7 +261,11 @@ def load(path: Path | None) -> dict[str, Any]:
     """Values from `path`, or from the default config file if present; {} when there is none."""
     if path is None:
         path = default_config_path()
-        if not path.exists():
+        try:
+            if not path.exists():
+                return {}
+        except OSError as exc:  # a $HOME we may not enter (a service user; setpriv from root)
+            log.warning("cannot look for the config file %s (%s); going on without one", path, exc.strerror)
             return {}
     try:
         text = path.read_text(encoding="utf-8")

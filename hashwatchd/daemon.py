@@ -61,6 +61,7 @@ class Daemon:
         self.state = State.SCANNING
         self._stopping = False
         self._reload_asked = False
+        self.pool: Pool | None = None
         self._ping_every = systemd.watchdog_interval()
         self._last_ping = 0.0
 
@@ -76,7 +77,7 @@ class Daemon:
             Store.open(s.state_dir) as store,
             Pool(s.workers, s.max_pixels, s.decode_timeout, follow_symlinks=s.follow_symlinks) as pool,
         ):
-            self.store = store
+            self.store, self.pool = store, pool
             self.watcher = Watcher(self.hints, s.poll_interval)
             self.engine = Engine(store, pool, s, keep_unsaved=True, heartbeat=self._ping)
             self.roots = RootSet(self.watcher, self._watch_mode, self.engine)
@@ -163,6 +164,8 @@ class Daemon:
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
+        if self.pool is not None:
+            self.pool.cancel()  # the file in hand is not finished: a hung decoder must not hold the stop
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload_asked = True

@@ -21,6 +21,7 @@ import functools
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +49,8 @@ _COMPARE_BATCH = 1024
 _JUDGE_BATCH = 1024
 #: How often a scan hashes again a file that changed or vanished while it was read.
 _RETRIES = 2
+#: Seconds before a needle whose check could not be made is judged again, first and at most.
+_RETRY_FIRST, _RETRY_LAST = 5.0, 3600.0
 
 NOT_REGULAR = Problem("not-a-regular-file", "a FIFO, socket or device")
 _KEPT_CHANGING = Problem("changed", "the file changed while it was being read")
@@ -116,6 +119,7 @@ class Engine:
         self._changed: set[bytes] = set()
         self._unsaved: list[tuple[list[Entry], list[tuple[Role, bytes]]]] = []
         self._hidden: dict[bytes, tuple[Role, list[bytes]]] = {}  # folders that cannot be listed
+        self._unconfirmed: dict[bytes, tuple[float, float]] = {}  # needle -> (judge again at, wait)
         self.identities: dict[bytes, tuple[int, int]] = {}  # root -> (device, inode) its entries came from
 
     def configure(self, s: Settings) -> None:
@@ -484,6 +488,7 @@ class Engine:
             self.needles.remove(path)
             self.needle_fp.pop(path, None)
             self._due.discard(path)
+            self._unconfirmed.pop(path, None)
             self._set_outcome(path, None)
 
     # -- judging ------------------------------------------------------------------------------
@@ -495,11 +500,18 @@ class Engine:
             near = self.needles.within(self._new_library, self.policy)
             self._due.update(self.needles.paths[s] for slots in near for s in slots)
             self._new_library.clear()
+        now = time.monotonic()
+        self._due.update(p for p, (when, _) in self._unconfirmed.items() if when <= now)
         due = sorted(p for p in self._due if p in self.needle_fp)
         self._due.clear()
         for start in range(0, len(due), _JUDGE_BATCH):
             chunk = due[start : start + _JUDGE_BATCH]
-            for out in self._judge([(p, *self.needle_fp[p]) for p in chunk]):
+            outs, undecided = self._judge([(p, *self.needle_fp[p]) for p in chunk])
+            if self.pool.cancelled:  # a stop cut the checks short: these verdicts would be wrong
+                self._due.update(due[start:])
+                break
+            self._retry_later(undecided, chunk)
+            for out in outs:
                 self._set_outcome(out.path, out)
             self._beat()
         changed, self._changed = self._changed, set()
@@ -508,22 +520,39 @@ class Engine:
     def query(self, files_: Sequence[bytes]) -> list[Outcome]:
         """Judge files that need not be in the index, without recording them."""
         results = {r.path: r for r in self.pool.map(files_)}
-        return self._judge([(p, results[p].fingerprint, results[p].problem, results[p].kind) for p in files_])
+        return self._judge([(p, results[p].fingerprint, results[p].problem, results[p].kind) for p in files_])[0]
 
-    def _judge(self, items: Sequence[tuple[bytes, Fingerprint | None, Problem | None, Kind]]) -> list[Outcome]:
+    def _judge(
+        self, items: Sequence[tuple[bytes, Fingerprint | None, Problem | None, Kind]]
+    ) -> tuple[list[Outcome], set[bytes]]:
         """The judge pipeline: candidates and verification for all needles at once, then the
-        checks their matches need (check_for), then each needle's verdict."""
+        checks their matches need (check_for), then each needle's verdict; and the needles with a
+        check that could not be made (their verdict holds what could be checked)."""
         found = self.library.match_many([fp for _, fp, _, _ in items], self.policy)
-        checks = self._confirm([(p, fp, f) for (p, fp, _, _), f in zip(items, found, strict=True)])
-        return [
+        checks, undecided = self._confirm([(p, fp, f) for (p, fp, _, _), f in zip(items, found, strict=True)])
+        outs = [
             verdict(p, fp, problem, f, self.library, kind=kind, policy=self.policy, checks=checks)
             for (p, fp, problem, kind), f in zip(items, found, strict=True)
         ]
+        return outs, undecided
+
+    def _retry_later(self, undecided: set[bytes], judged: Sequence[bytes]) -> None:
+        """A needle whose check could not be made (a file unreadable at that moment) is judged
+        again later, waiting twice as long each time, up to an hour: its files may not change
+        (a chmod back changes nothing the index compares), so nothing else would."""
+        now = time.monotonic()
+        for path in judged:
+            if path in undecided:
+                wait = min(2 * self._unconfirmed.get(path, (0.0, _RETRY_FIRST / 2))[1], _RETRY_LAST)
+                self._unconfirmed[path] = (now + wait, wait)
+            else:
+                self._unconfirmed.pop(path, None)
 
     def _confirm(
         self, needles: Sequence[tuple[bytes, Fingerprint | None, Sequence[Match]]]
-    ) -> dict[tuple[bytes, bytes], bool]:
-        """The result of every check the needles' matches need, by (needle, library) path pair."""
+    ) -> tuple[dict[tuple[bytes, bytes], bool], set[bytes]]:
+        """The result of every check the needles' matches need, by (needle, library) path pair,
+        and the needles with a check that could not be made."""
         pixels: list[tuple[bytes, bytes, Fingerprint, Fingerprint]] = []
         same_bytes: list[tuple[bytes, bytes]] = []
         for path, fp, found in needles:
@@ -536,7 +565,10 @@ class Engine:
                     same_bytes.append((path, lp))
         out = self._compare_pixels(pixels)
         out.update(self._compare_bytes(same_bytes))
-        return out
+        undecided = {n for n, lib, _, _ in pixels if (n, lib) not in out} | {
+            n for n, lib in same_bytes if (n, lib) not in out
+        }
+        return out, undecided
 
     def _compare_pixels(
         self, pairs: Sequence[tuple[bytes, bytes, Fingerprint, Fingerprint]]

@@ -344,6 +344,10 @@ class Pool:
             assert isinstance(result, Digested)
             yield result
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def cancel(self) -> None:
         """A stop was asked for: every running and later map() and check() returns at once, without
         further results; the decoders busy with them are killed. Safe to call from a signal handler

@@ -113,7 +113,7 @@ class Poller(threading.Thread):
             self.reads += 1
             try:
                 doc = json.loads(data)
-                assert isinstance(doc, dict) and doc["schema"] == 1
+                assert isinstance(doc, dict) and doc["schema"] == 2
             except (ValueError, AssertionError, KeyError) as exc:
                 self.failures.append(f"{type(exc).__name__} on {len(data)} bytes")
 

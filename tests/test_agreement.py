@@ -237,7 +237,9 @@ def test_folder_unreadable_while_a_file_settles(world: World) -> None:
 
 def test_folder_unreadable_over_a_restart(world: World) -> None:
     """Case 3. The daemon hashed needles/card; stop; chmod 000 needles/card; start; chmod 755
-    needles/card: the start-up reconcile dropped the folder's entries and nothing read it again."""
+    needles/card: the start-up reconcile dropped the folder's entries and nothing read it again.
+    Now the folder is reported unreadable while it is (as a fresh scan sees it), its entries are
+    kept, and they come back without hashing once it can be listed."""
     write(world.lib / "0.png", png(0))
     write(world.needles / "card/a.jpg", jpeg(0))
     write(world.needles / "card/b.jpg", jpeg(2))
@@ -248,10 +250,12 @@ def test_folder_unreadable_over_a_restart(world: World) -> None:
     (world.needles / "card").chmod(0)
     world.daemon.start()
     time.sleep(2)
-    kept = world.folder("card")
+    seen = world.folder("card")
     (world.needles / "card").chmod(0o755)
-    assert kept is not None and kept["images"] == 2, f"the unreadable folder's entries were dropped: {kept}"
+    assert seen is not None and [u["path"] for u in seen["unreadable_paths"]] == [f"{world.needles}/card/"], seen
     world.assert_agrees()
+    hashed = world.daemon.log_text().count(f"hashed needle {world.needles}/card/a.jpg")
+    assert hashed == 1, f"the folder's entries were dropped and a.jpg hashed {hashed} times"
 
 
 def test_folder_moved_while_unreadable(world: World) -> None:
@@ -444,7 +448,10 @@ def test_failed_full_resolution_check_is_retried(world: World) -> None:
     index, say `same`.
 
         cp 0.png lib/ ; hashwatchd run & ; chmod 000 lib ; cp up.jpg needles/card/ ; sleep 3 ;
-        chmod 755 lib"""
+        chmod 755 lib
+
+    (The library root's own chmod now sets its entries aside while it cannot be listed, so this
+    run may not reach the check at all; tests/test_engine.py checks the retry itself.)"""
     write(world.lib / "0.png", png(0))
     world.daemon.start()
     world.lib.chmod(0)
@@ -455,7 +462,6 @@ def test_failed_full_resolution_check_is_retried(world: World) -> None:
         time.sleep(1)
     finally:
         world.lib.chmod(0o755)
-    assert "cannot confirm" in world.daemon.log_text()
     world.assert_agrees()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,3 +196,41 @@ def test_files_unread_by_older_decoders_are_read_again(tmp_path: Path, pool: Poo
     assert engine.counters.hashed == 1  # cut.jpg's problem is the file's, not a decoder's
     assert engine.outcomes[cut].status is Status.UNREADABLE
     engine.store.close()
+
+
+class _FailingChecks(Pool):
+    """A real pool whose full-resolution checks cannot be made while `failing` is set: a library
+    file unreadable at that moment (root reads every file, so a chmod cannot show it here)."""
+
+    failing = True
+
+    def check(self, pairs):  # type: ignore[no-untyped-def]
+        for result in super().check(pairs):
+            yield (
+                dataclasses.replace(result, same=None, problem=Problem("permission-denied", "x"))
+                if self.failing
+                else result
+            )
+
+
+def test_a_check_that_could_not_be_made_is_made_again_later(
+    tmp_path: Path, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upscaled needle needs a full-resolution check; when it cannot be made, the needle is
+    missing for now and judged again later (nothing else would: the files need not change)."""
+    monkeypatch.setattr("hashwatchd.engine._RETRY_FIRST", 0.0)
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    up = cv2.resize(PICS[0], (480, 360), interpolation=cv2.INTER_CUBIC)
+    write(tmp_path / "card/up.jpg", encode(up, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    with _FailingChecks(1, DEFAULT_MAX_PIXELS) as failing:
+        engine = Engine(Store.open(tmp_path / "state"), failing)
+        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
+        engine.load()
+        engine.sync()
+        engine.refresh()
+        up_path = _b(tmp_path / "card/up.jpg")
+        assert engine.outcomes[up_path].status is Status.MISSING
+        failing.failing = False
+        assert engine.refresh() == {up_path}
+        assert engine.outcomes[up_path].status is Status.SAME
+        engine.store.close()
