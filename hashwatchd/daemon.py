@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import queue
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 
 from hashwatchd import paths, systemd
 from hashwatchd.config import Settings
-from hashwatchd.engine import Engine
+from hashwatchd.engine import Engine, Stopped
 from hashwatchd.errors import ConfigError, HashwatchdError, StoreError
 from hashwatchd.hooks import Hooks
 from hashwatchd.intake import Intake
@@ -40,6 +43,17 @@ ROOT_CHECK_INTERVAL = 2.0
 STORE_CHECK_INTERVAL = 5.0
 #: The longest the loop sleeps waiting for a hint: it also checks roots, the store and hooks.
 TICK = 0.25
+#: Seconds a stop may take before the log says what it waits for (and again every as many).
+STOP_REPORT = 5.0
+
+
+def _stack(frame: FrameType | None) -> list[FrameType]:
+    """The frames of a stack, innermost first, at most 8."""
+    out: list[FrameType] = []
+    while frame is not None and len(out) < 8:
+        out.append(frame)
+        frame = frame.f_back
+    return out
 
 
 def _return_free_heap() -> None:
@@ -79,7 +93,9 @@ class Daemon:
         ):
             self.store, self.pool = store, pool
             self.watcher = Watcher(self.hints, s.poll_interval)
-            self.engine = Engine(store, pool, s, keep_unsaved=True, heartbeat=self._ping)
+            self.engine = Engine(
+                store, pool, s, keep_unsaved=True, heartbeat=self._ping, stopping=lambda: self._stopping
+            )
             self.roots = RootSet(self.watcher, self._watch_mode, self.engine)
             self.intake = Intake(
                 self.engine,
@@ -100,6 +116,8 @@ class Daemon:
             self.hooks = Hooks(s.on_folder_complete)
             try:
                 return self._serve()
+            except Stopped:
+                return self._finish()
             except StoreError as exc:
                 log.error("%s", exc)
                 systemd.notify(f"STATUS=stopped: {exc}", "STOPPING=1")
@@ -163,9 +181,29 @@ class Daemon:
         return 0
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self._stopping:
+            return
         self._stopping = True
         if self.pool is not None:
             self.pool.cancel()  # the file in hand is not finished: a hung decoder must not hold the stop
+        self._watch_stop(time.monotonic())
+
+    def _watch_stop(self, since: float) -> None:
+        """Every STOP_REPORT seconds until the process ends, log what the main thread is doing: a
+        stop that takes long says what it waits for."""
+        main = threading.main_thread().ident
+
+        def report() -> None:
+            frame = sys._current_frames().get(main or 0)
+            where = " < ".join(
+                f"{f.f_code.co_name} ({os.path.basename(f.f_code.co_filename)}:{f.f_lineno})" for f in _stack(frame)
+            )
+            log.warning("stopping for %.0f s; waiting in %s", time.monotonic() - since, where[:400])
+            self._watch_stop(since)
+
+        timer = threading.Timer(STOP_REPORT, report)
+        timer.daemon = True
+        timer.start()
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload_asked = True

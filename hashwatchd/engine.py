@@ -65,6 +65,10 @@ def _never() -> bool:
     return False
 
 
+class Stopped(Exception):
+    """A stop was asked for during work that can be given up without harm (a walk, a load)."""
+
+
 @dataclass
 class Indexed:
     """What one `index` call did."""
@@ -88,7 +92,8 @@ class Engine:
     `store` may be read-only (`matches`, `query` beside a running daemon): then nothing is
     written, not even the cache of full-resolution checks. `keep_unsaved`: a failed write (disk
     full) is kept in memory and retried by `retry_unsaved` (the daemon) instead of raised (a
-    scan stops). `heartbeat` is called from every loop that may run long (systemd's watchdog).
+    scan stops). `heartbeat` is called from every loop that may run long (systemd's watchdog);
+    `stopping` is asked where work can be given up without harm, which then raises Stopped.
     """
 
     def __init__(
@@ -99,11 +104,13 @@ class Engine:
         *,
         keep_unsaved: bool = False,
         heartbeat: Callable[[], None] | None = None,
+        stopping: Callable[[], bool] = _never,
     ) -> None:
         self.store, self.pool = store, pool
         self.configure(settings or Settings())
         self.keep_unsaved = keep_unsaved
         self._beat = heartbeat or (lambda: None)
+        self._stopping = stopping
         self.roots: dict[bytes, Role] = {}
         self.known: dict[Role, PathMap] = {r: PathMap() for r in Role}
         self.bad: dict[Role, set[bytes]] = {r: set() for r in Role}
@@ -173,6 +180,8 @@ class Engine:
         since the index was written, the files they could not read are made due to be read again."""
         self.identities = self.store.root_identities()
         self.load_library()
+        if self._stopping():
+            raise Stopped
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)
         self._due.update(self.needle_fp)
@@ -250,6 +259,8 @@ class Engine:
         unlistable: dict[bytes, Problem] = {}
 
         def compare() -> None:
+            if self._stopping():
+                raise Stopped  # nothing changed yet: a walk cut short must not take files for gone
             diff.stale.extend(reconcile.stale(walked, known.get_many([f.path for f in walked])))
             if diff.stale:
                 self.pool.start()  # the decoders load while the walk goes on

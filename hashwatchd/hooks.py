@@ -8,8 +8,10 @@ only through environment variables. A hook that fails is logged; one that hangs 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -57,8 +59,13 @@ class Hooks:
             }
         )
         try:
-            proc = subprocess.Popen(
-                list(self.argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True
+            proc = subprocess.Popen(  # its own session: a kill reaches what it started too
+                list(self.argv),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
             )
         except OSError as exc:
             log.error("on_folder_complete: cannot run %s: %s", self.argv[0], exc.strerror)
@@ -71,9 +78,13 @@ class Hooks:
         for proc, deadline in self._running:
             code = proc.poll()
             if code is None and (wait or time.monotonic() > deadline):
-                proc.kill()
-                code = proc.wait()
-                log.error("on_folder_complete: %s killed after %g s", proc.args, TIMEOUT)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):  # a hook stuck in the kernel: not waited for
+                    code = proc.wait(timeout=1)
+                why = "the daemon stopped" if wait else f"after {TIMEOUT:g} s"
+                log.error("on_folder_complete: %s killed (%s)", proc.args, why)
+                continue
             if code is None:
                 keep.append((proc, deadline))
             elif code != 0:

@@ -4,9 +4,11 @@ each on real directories, a real index, real decoders and real inotify."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -16,6 +18,9 @@ from pathlib import Path
 import pytest
 from helpers import encode, photo, write
 
+from hashwatchd import daemon as daemon_module
+from hashwatchd.config import Settings
+from hashwatchd.daemon import Daemon
 from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.hooks import Hooks
@@ -231,3 +236,22 @@ def test_hints_for_the_same_path_are_handled_once(tmp_path: Path, pool: Pool, wa
     intake.drain(0.1)
     assert looked == [_b(tmp_path / "card/a.jpg")]
     engine.store.close()
+
+
+def test_a_long_stop_says_what_it_waits_for(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a stop has been asked for, every STOP_REPORT seconds one log line names where the
+    main thread is (a stop that hangs tells the journal why), without the word Traceback."""
+    monkeypatch.setattr(daemon_module, "STOP_REPORT", 0.1)
+    caplog.set_level(logging.WARNING, "hashwatchd.daemon")
+    d = Daemon(Settings(), Settings)
+
+    def stuck_in_a_slow_unmount() -> None:
+        deadline = time.monotonic() + 5
+        while "waiting in" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    d._on_stop(signal.SIGTERM, None)
+    stuck_in_a_slow_unmount()
+    line = next(r.getMessage() for r in caplog.records if "waiting in" in r.getMessage())
+    assert "stuck_in_a_slow_unmount (test_daemon_parts.py:" in line
+    assert "Traceback" not in caplog.text and len(line) < 500
