@@ -28,8 +28,9 @@ from hashwatchd.engine import Engine, Stopped
 from hashwatchd.errors import ConfigError, HashwatchdError, StoreError
 from hashwatchd.hooks import Hooks
 from hashwatchd.intake import Intake
-from hashwatchd.model import Role
-from hashwatchd.report import State
+from hashwatchd.logs import NOTICE
+from hashwatchd.model import Role, Status
+from hashwatchd.report import FolderReport, State
 from hashwatchd.roots import Change, RootSet
 from hashwatchd.settle import Settler
 from hashwatchd.status import StatusWriter
@@ -148,7 +149,7 @@ class Daemon:
             if self.state is State.SCANNING and not len(self.settler):
                 self.state = State.WATCHING
                 self.status.changed()
-                log.info("index up to date; watching %d roots", len(self.roots.online()))
+                self._say_ready()
             now = time.monotonic()
             if now - last_roots >= ROOT_CHECK_INTERVAL:
                 self._on_roots(self.roots.check(self._patterns()))
@@ -289,4 +290,38 @@ class Daemon:
                     self.hooks.busy(key)
         doc = self.status.publish(self.state)
         if doc is not None:
-            self.hooks.fire(doc)
+            for folder in self.hooks.fire(doc):
+                log.log(NOTICE, "%s", _result(folder))
+
+    def _say_ready(self) -> None:
+        """The one line that says the daemon is ready: what it watches, and where its answer is."""
+        online = self.roots.online()
+        counts = {role: self.engine.counts(role)[0] for role in Role}
+        log.log(
+            NOTICE,
+            "index up to date; watching %s (%s) and %s (%s); status file %s",
+            _count(sum(r.role is Role.HAYSTACK for r in online), "library root"),
+            _count(counts[Role.HAYSTACK], "file"),
+            _count(sum(r.role is Role.NEEDLE for r in online), "needle root"),
+            _count(counts[Role.NEEDLE], "file"),
+            self.status.path,
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
+def _result(folder: FolderReport) -> str:
+    """A completed folder's result in one line: `card/DCIM/100CANON: 412 files, 37 not in the
+    library, 2 unreadable`."""
+    parts = [_count(folder.images, "file")]
+    todo = folder.counts[Status.MISSING] + folder.counts[Status.EDITED]
+    if folder.imported == folder.images:
+        parts.append("all in the library")
+    elif todo:
+        edited = folder.counts[Status.EDITED]
+        parts.append(f"{todo:,} not in the library" + (f" ({edited:,} only as an edited version)" if edited else ""))
+    if folder.counts[Status.UNREADABLE]:
+        parts.append(f"{folder.counts[Status.UNREADABLE]:,} unreadable")
+    return f"{os.fsdecode(folder.directory)}: {', '.join(parts)}"

@@ -35,13 +35,16 @@ class Hooks:
         """A file of this folder waits: run the hook when the folder is complete again."""
         self._busy.add(key)
 
-    def fire(self, doc: Report) -> None:
-        """Run the hook for each busy folder that `doc` shows complete."""
+    def fire(self, doc: Report) -> list[FolderReport]:
+        """Run the hook for each busy folder that `doc` shows complete; return those folders."""
+        done = []
         for folder in doc.folders:
             key = (folder.root, folder.path)
             if key in self._busy and folder.complete:
                 self._busy.discard(key)
                 self._run(folder)
+                done.append(folder)
+        return done
 
     def _run(self, folder: FolderReport) -> None:
         if not self.argv:

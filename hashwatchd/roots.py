@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from hashwatchd import files, paths
 from hashwatchd.engine import Engine
+from hashwatchd.logs import NOTICE
 from hashwatchd.model import Role
 from hashwatchd.watcher import Watcher
 
@@ -98,7 +99,13 @@ class RootSet:
             self._engine.record_identity(path, identity)
             root.mode = self._watcher.watch(root.path, self._watch_mode(root.pattern))
             root.online = True
-            log.info("%s root %s online (%s)", root.role.value, os.fsdecode(root.path), root.mode)
+            log.log(
+                logging.INFO if initial else NOTICE,
+                "%s root %s online (%s)",
+                root.role.value,
+                os.fsdecode(root.path),
+                root.mode,
+            )
             changes.append(Change("online", root))
         self.version += bool(changes)
         return changes

@@ -9,6 +9,7 @@ saw it, and when a result in it last changed.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 from hashwatchd import paths, publish, report, systemd
 from hashwatchd.engine import Engine
 from hashwatchd.errors import PublishError
+from hashwatchd.logs import NOTICE
 from hashwatchd.model import Role
 from hashwatchd.report import FolderKey, Report, State
 from hashwatchd.roots import RootSet
@@ -46,6 +48,7 @@ class StatusWriter:
         self._seen_versions = (-1, -1, -1)
         self._last = -float("inf")
         self._error_logged = -_ERROR_EVERY
+        self._announced: set[FolderKey] = set()
 
     def touch(self, needles: Iterable[bytes]) -> None:
         """Results changed for these needle files: their folders' `updated_at` is now."""
@@ -67,6 +70,16 @@ class StatusWriter:
         if self._versions() != self._seen_versions:
             self._dirty = True
         return self._dirty and (idle or time.monotonic() - self._last >= self.interval)
+
+    def _announce(self, doc: Report, state: State) -> None:
+        """One line for each folder that appears while the daemon watches (a card copied in);
+        those of the start-up backlog are not news."""
+        for folder in doc.folders:
+            key = (folder.root, folder.path)
+            if key not in self._announced:
+                self._announced.add(key)
+                if state is State.WATCHING:
+                    log.log(NOTICE, "new folder %s", os.fsdecode(folder.directory))
 
     def _versions(self) -> tuple[int, int, int]:
         return self._engine.version, self._settler.version, self._roots.version
@@ -101,6 +114,7 @@ class StatusWriter:
             return None
         self._error_logged = -_ERROR_EVERY
         self._dirty = False
+        self._announce(doc, state)
         library, _ = self._engine.counts(Role.HAYSTACK)
         systemd.notify(
             f"STATUS={state.value}: {len(self._engine.outcomes)} needle images, "

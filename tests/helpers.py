@@ -94,8 +94,16 @@ class Daemon:
         self.log = base / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def launch(self, *, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None, settle: str = "0.5") -> None:
-        """Start the daemon (under `prefix`, e.g. unshare) without waiting for it."""
+    def launch(
+        self,
+        *,
+        prefix: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        settle: str = "0.5",
+        verbose: bool = True,
+    ) -> None:
+        """Start the daemon (under `prefix`, e.g. unshare) without waiting for it; with -vv unless
+        not `verbose` (then it logs what it logs by default)."""
         args = [
             "--config",
             str(self.config),
@@ -105,7 +113,7 @@ class Daemon:
             settle,
             "--workers",
             "2",
-            "-vv",
+            *(["-vv"] if verbose else []),
         ]
         if self.report != self.base / "state/status.json":
             args += ["--report", str(self.report)]

@@ -231,3 +231,39 @@ def test_needle_folder_inside_the_library_is_never_its_own_copy(tmp_path: Path) 
         assert doc["haystack"]["images"] == 1
     finally:
         assert d.stop() == 0
+
+
+def test_by_default_the_log_says_what_was_found_and_nothing_per_file(tmp_path: Path) -> None:
+    """At the default level: one line when ready (roots, counts, status file), one when a card's
+    folder appears, one with its result when it is complete, one when a root goes offline; no line
+    per file."""
+    for i in range(4):
+        write(tmp_path / f"lib/{i}.png", encode(PICS[i], ".png"))
+    (tmp_path / "needles").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: ['{tmp_path}/media/*']\nreport_interval: 0.2\n")
+    (tmp_path / "media/card").mkdir(parents=True)
+    d = Daemon(tmp_path, cfg)
+    d.start(verbose=False)
+    try:
+        _dump(tmp_path / "stage/100CANON", {"a.jpg": 0, "b.jpg": 1, "new.jpg": 8})
+        write(tmp_path / "stage/100CANON/cut.jpg", _jpeg(9)[:300])
+        os.rename(tmp_path / "stage/100CANON", tmp_path / "media/card/100CANON")
+        d.wait(lambda doc: (f := d.folder(doc, "100CANON")) is not None and f["images"] == 4 and f["complete"])
+        deadline = time.monotonic() + WAIT
+        while "not in the library" not in d.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(tmp_path / "media/card")
+        d.wait(lambda doc: d.folder(doc, "100CANON")["online"] is False)  # type: ignore[index]
+    finally:
+        assert d.stop() == 0
+    lines = [line.split(": ", 1)[1] for line in d.log.read_text().splitlines()]
+    card = tmp_path / "media/card"
+    assert lines[0] == (
+        f"index up to date; watching 1 library root (4 files) and 1 needle root (0 files); "
+        f"status file {tmp_path / 'state/status.json'}"
+    )
+    assert f"new folder {card}/100CANON" in lines
+    assert f"{card}/100CANON: 4 files, 1 not in the library, 1 unreadable" in lines
+    assert any(line.startswith(f"needle root {card} is offline") for line in lines)
+    assert len(lines) == 4, lines
