@@ -13,12 +13,12 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hashwatchd import config, files, logs, paths, publish, store
-from hashwatchd.daemon import Daemon
+from hashwatchd import config, decisions, files, logs, paths, publish, store
+from hashwatchd.clocks import Clocks, now
+from hashwatchd.daemon import STORE_CHECK_INTERVAL, Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
 from hashwatchd.model import Kind, Outcome, Role, Status
@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
     query.add_argument("--json", action="store_true", help="JSON Lines, as `matches --json`")
 
+    ign = command("ignore", "record needle folders or files not to import; without PATH, list what is ignored")
+    ign.add_argument("paths", nargs="*", metavar="PATH")
+    ign.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
+
+    unign = command("unignore", "take back `hashwatchd ignore PATH`")
+    unign.add_argument("paths", nargs="+", metavar="PATH")
+    unign.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
+
     hsh = command("hash", "print the perceptual hashes of image files")
     hsh.add_argument("images", nargs="+", metavar="IMAGE")
     hsh.add_argument("--json", action="store_true", help="JSON Lines")
@@ -140,10 +148,6 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     if workers is not None and workers < 1:
         raise ConfigError("--workers", workers, "a whole number >= 1")
     return config.resolve(args.config, {**overrides, "settle": settle, "workers": workers})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).astimezone()
 
 
 def _require_roots(s: config.Settings) -> None:
@@ -220,6 +224,7 @@ def _scan(args: argparse.Namespace) -> int:
                 source, name = s.origin(key)
                 raise ConfigError(name, os.fsdecode(d), "an existing directory", source)
     haystack, needles = files.expand_roots(s.haystack), files.expand_roots(s.needles)
+    decided = decisions.load(s.state_dir, s.ignore_folders)
     s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if args.rebuild:
         store.rebuild(s.state_dir)
@@ -230,7 +235,12 @@ def _scan(args: argparse.Namespace) -> int:
         engine.prune({Role.HAYSTACK: haystack, Role.NEEDLE: needles})
         engine.sync(_progress_bar)
         engine.refresh()
-        doc = build(engine.sorted_outcomes(), needles, engine.counts(Role.HAYSTACK), state=State.DONE, now=_now())
+        stamp = now()
+        library = engine.counts(Role.HAYSTACK)
+        doc = build(engine.sorted_outcomes(), needles, library, state=State.DONE, decided=decided, now=stamp)
+        clocks = Clocks(st)
+        clocks.stamp(doc.folders, stamp)
+        clocks.save((f.root, f.path) for f in doc.folders)
     publish.write_json(s.report_path, doc.to_json(), s.report_mode)
     if args.json:
         print(json.dumps(doc.to_json(), indent=1))
@@ -258,8 +268,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
-    # A file that could not be read is not in the library either: its folder is not imported.
-    todo = [f for f in doc.folders if f.status.todo or f.counts[Status.UNREADABLE]]
+    todo = [f for f in doc.folders if f.todo]
+    ignored = sum(f.ignored for f in doc.folders)
     if todo:
         print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
         for f in todo:
@@ -277,11 +287,15 @@ def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int,
             print(f"  {os.fsdecode(f.directory)}  {detail}")
     elif not doc.folders:
         print(f"No needle files found under {', '.join(os.fsdecode(n) for n in needles)}.")
+    elif ignored == len(doc.folders):
+        print("Every needle folder is ignored (`hashwatchd ignore` lists why).")
     else:
-        print("Every needle folder is imported.")
-    by_status: dict[FolderStatus, int] = {}
+        apart = f", apart from {_count(ignored, 'ignored folder')}" if ignored else ""
+        print(f"Every needle folder is imported{apart}.")
+    by_status: dict[str, int] = {}
     for f in doc.folders:
-        by_status[f.status] = by_status.get(f.status, 0) + 1
+        label = "ignored" if f.ignored else f.status.value.replace("_", " ")
+        by_status[label] = by_status.get(label, 0) + 1
     kinds = {kind: sum(f.kinds[kind] for f in doc.folders) for kind in Kind}
     what = ", ".join(_count(n, _KIND_NOUNS[kind]) for kind, n in kinds.items() if n)
     unreadable = sum(f.counts[Status.UNREADABLE] for f in doc.folders)
@@ -290,9 +304,7 @@ def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int,
         f"needles: {_count(sum(kinds.values()), 'file')}{f' ({what})' if what else ''}, {unreadable} unreadable, "
         f"in {_count(len(doc.folders), 'folder')}"
         + ": " * bool(by_status)
-        + ", ".join(
-            f"{n} {k.value.replace('_', ' ')}" for k, n in sorted(by_status.items(), key=lambda kv: kv[0].value)
-        )
+        + ", ".join(f"{n} {label}" for label, n in sorted(by_status.items()))
     )
     if hashed or checked:
         extra = f" and confirmed {checked} matches at full resolution" if checked else ""
@@ -338,6 +350,7 @@ def _status(args: argparse.Namespace) -> int:
             f"  {f['status']:<13} {_progress(f):<10} {_shown(os.path.normpath(os.path.join(f['root'], f['path'])))}  "
             f"{f['imported']}/{f['images']} imported, {f['edited']} edited, "
             f"{f['missing']} missing, {f['unreadable']} unreadable"
+            + (f", {f['ignored_files']} ignored" if f.get("ignored_files") else "")
         )
         if args.files:
             for kind in ("missing", "edited"):
@@ -423,6 +436,89 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_path(text: str, s: config.Settings) -> bytes:
+    """The absolute path a person named, checked to be one `ignore` can decide: in a needle folder."""
+    path = os.fsencode(os.path.abspath(os.path.expanduser(text)))
+    if s.needles and paths.pattern_of(path, s.needles) is None:
+        where = "the library" if paths.pattern_of(path, s.haystack) else "no needle folder"
+        raise ConfigError(
+            "PATH",
+            text,
+            message=f"{text}: it is in {where}; only what lies in a needle folder ({_roots_given(s)}) can be ignored",
+        )
+    return path
+
+
+def _roots_given(s: config.Settings) -> str:
+    return f"{', '.join(os.fsdecode(n) for n in s.needles)}, from {_given(s, 'needles')}"
+
+
+def _ignore(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    current = decisions.load(s.state_dir, s.ignore_folders)
+    if not args.paths:
+        for path in sorted(current.ignored):
+            print(_shown(os.fsdecode(path)))
+        for glob in current.globs:
+            print(f"{glob}  (ignore_folders in {s.config_file})")
+        if not current.ignored and not current.globs:
+            print("Nothing is ignored: `hashwatchd ignore PATH` records a needle folder or file not to import.")
+        return 0
+    added = set()
+    for text in args.paths:
+        path = _decision_path(text, s)
+        if (by := current.covering(path)) is not None:
+            print(f"{text}: already ignored" + ("" if by == path else f" (through {_shown(os.fsdecode(by))})"))
+            continue
+        if not os.path.lexists(path):
+            log.warning("%s does not exist now (a card that is out?); recorded all the same", text)
+        added.add(path)
+    if added:
+        decisions.save(s.state_dir, current.ignored | added)
+        for path in sorted(added):
+            print(f"ignored {_shown(os.fsdecode(path))}")
+        print(_applies_when(s))
+    return 0
+
+
+def _unignore(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    current = decisions.load(s.state_dir, s.ignore_folders)
+    removed = set()
+    for text in args.paths:
+        path = os.fsencode(os.path.abspath(os.path.expanduser(text)))
+        if path in current.ignored:
+            removed.add(path)
+        elif (by := current.covering(path)) is not None:
+            raise ConfigError(
+                "PATH",
+                text,
+                message=f"{text} was not ignored by itself but through {_shown(os.fsdecode(by))}: "
+                f"`hashwatchd unignore {shlex.quote(_shown(os.fsdecode(by)))}` takes that back",
+            )
+        elif (glob := current.glob_covering(path)) is not None:
+            raise ConfigError(
+                "ignore_folders",
+                glob,
+                message=f"{text} is ignored by the pattern {glob!r} of ignore_folders in {s.config_file}: "
+                "change it there (then `systemctl reload hashwatchd`, or the next scan)",
+            )
+        else:
+            raise ConfigError("PATH", text, message=f"{text} is not ignored (`hashwatchd ignore` lists what is)")
+    decisions.save(s.state_dir, current.ignored - removed)
+    for path in sorted(removed):
+        print(f"unignored {_shown(os.fsdecode(path))}")
+    print(_applies_when(s))
+    return 0
+
+
+def _applies_when(s: config.Settings) -> str:
+    return (
+        f"The running daemon shows it in {s.report_path} within {STORE_CHECK_INTERVAL:g} s; "
+        "without one, the next `hashwatchd scan` does."
+    )
+
+
 def _hash(args: argparse.Namespace) -> int:
     from hashwatchd.features import to_hex  # noqa: PLC0415 (OpenCV loads only for commands that decode here)
 
@@ -453,4 +549,13 @@ def _hash(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-_COMMANDS = {"run": _run, "scan": _scan, "status": _status, "matches": _matches, "query": _query, "hash": _hash}
+_COMMANDS = {
+    "run": _run,
+    "scan": _scan,
+    "status": _status,
+    "matches": _matches,
+    "query": _query,
+    "ignore": _ignore,
+    "unignore": _unignore,
+    "hash": _hash,
+}

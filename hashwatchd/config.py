@@ -60,6 +60,7 @@ class Settings:
     on_folder_complete: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ("defaults",)
     raw_match: str = "exact"
+    ignore_folders: tuple[str, ...] = ()
     #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
     origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     #: The config file that was read, or the one that would have been (the default one, absent).
@@ -169,6 +170,12 @@ def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _decided_globs(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """Globs of needle folders or files not to import: `~` is the home, and a pattern without a
+    slash is a name at any depth (`Screenshots`)."""
+    return tuple(os.path.expanduser(g) for g in _globs(key, value, source))
+
+
 def _raw_match(key: str, value: Any, source: str) -> str:
     if value not in ("exact", "any"):
         raise ConfigError(
@@ -200,6 +207,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "on_folder_complete": _argv,
     "ignore": _globs,
     "raw_match": _raw_match,
+    "ignore_folders": _decided_globs,
 }
 
 

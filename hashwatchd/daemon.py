@@ -128,6 +128,7 @@ class Daemon:
                 self.hooks.reap(wait=True)
 
     def _serve(self) -> int:
+        self._read_decisions()
         self.engine.load()
         self._refresh()
         self.store.release_pages()
@@ -155,6 +156,7 @@ class Daemon:
                 self._on_roots(self.roots.check(self._patterns()))
                 last_roots = now
             if now - last_store >= STORE_CHECK_INTERVAL:
+                self._read_decisions()
                 self.store.check_alive()
                 self.engine.retry_unsaved()
                 last_store = now
@@ -237,6 +239,7 @@ class Daemon:
         self.settler.settle = s.settle
         self.engine.configure(s)
         self.status.path, self.status.mode, self.status.interval = s.report_path, s.report_mode, s.report_interval
+        self._read_decisions()
         self.hooks.argv = s.on_folder_complete
 
     # -- roots --------------------------------------------------------------------------------
@@ -275,9 +278,7 @@ class Daemon:
         return min(TICK, due) if due is not None else TICK
 
     def _refresh(self) -> None:
-        changed = self.engine.refresh()
-        if changed:
-            self.status.touch(changed)
+        self.engine.refresh()
 
     def _publish(self, force: bool = False) -> None:
         idle = self.hints.empty() and not self.settler.ripe(time.monotonic())
@@ -292,6 +293,9 @@ class Daemon:
         if doc is not None:
             for folder in self.hooks.fire(doc):
                 log.log(NOTICE, "%s", _result(folder))
+
+    def _read_decisions(self) -> None:
+        self.status.read_decisions(self.settings.state_dir, self.settings.ignore_folders)
 
     def _say_ready(self) -> None:
         """The one line that says the daemon is ready: what it watches, and where its answer is."""
@@ -324,4 +328,8 @@ def _result(folder: FolderReport) -> str:
         parts.append(f"{todo:,} not in the library" + (f" ({edited:,} only as an edited version)" if edited else ""))
     if folder.counts[Status.UNREADABLE]:
         parts.append(f"{folder.counts[Status.UNREADABLE]:,} unreadable")
+    if folder.ignored_files:
+        parts.append(f"{folder.ignored_files:,} ignored")
+    if folder.ignored:
+        parts.append("ignored (hashwatchd ignore)")
     return f"{os.fsdecode(folder.directory)}: {', '.join(parts)}"

@@ -2,7 +2,8 @@
 
 A folder is *busy* once a file in it waits to be hashed while the daemon is watching (not for
 every folder of the start-up backlog), and the hook runs when a published report shows it
-complete. No shell ever sees a path: the command is a list of words, and the folder reaches it
+complete, unless a person decided not to import that folder (`hashwatchd ignore`): the hook is
+typically an import script. No shell ever sees a path: the command is a list of words, and the folder reaches it
 only through environment variables. A hook that fails is logged; one that hangs is killed.
 """
 
@@ -42,7 +43,8 @@ class Hooks:
             key = (folder.root, folder.path)
             if key in self._busy and folder.complete:
                 self._busy.discard(key)
-                self._run(folder)
+                if not folder.ignored:
+                    self._run(folder)
                 done.append(folder)
         return done
 

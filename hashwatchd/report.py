@@ -8,10 +8,12 @@ SCHEMA on any incompatible change.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from hashwatchd import paths
 from hashwatchd.model import Kind, Outcome, Problem, Status
@@ -45,6 +47,25 @@ class FolderStatus(enum.StrEnum):
         return self in (FolderStatus.PARTIAL, FolderStatus.NOT_IMPORTED)
 
 
+class Decided(Protocol):
+    """What a person decided not to import (decisions.Decisions): whole folders, single files."""
+
+    def folder(self, directory: bytes) -> bool: ...
+
+    def file(self, path: bytes) -> bool: ...
+
+
+class _NothingDecided:
+    def folder(self, directory: bytes) -> bool:
+        return False
+
+    def file(self, path: bytes) -> bool:
+        return False
+
+
+NOTHING_DECIDED: Decided = _NothingDecided()
+
+
 @dataclass
 class FolderReport:
     """Counts for one directory that directly holds needle files."""
@@ -58,6 +79,8 @@ class FolderReport:
     unreadable: list[tuple[bytes, Problem | None]] = field(default_factory=list)
     pending: int = 0
     online: bool = True
+    ignored: bool = False  # a person decided not to import this folder
+    ignored_files: int = 0  # files of it decided one by one, counted nowhere else
     first_seen: datetime | None = None
     updated_at: datetime | None = None
 
@@ -68,6 +91,13 @@ class FolderReport:
     @property
     def imported(self) -> int:
         return self.counts[Status.IDENTICAL] + self.counts[Status.SAME]
+
+    @property
+    def todo(self) -> bool:
+        """Whether the folder belongs in "not yet imported": something in it is missing or
+        edited, or could not be read (then it is not in the library either), and nobody decided
+        not to import it."""
+        return not self.ignored and (self.status.todo or self.counts[Status.UNREADABLE] > 0)
 
     @property
     def complete(self) -> bool:
@@ -97,6 +127,18 @@ class FolderReport:
         elif out.status is Status.UNREADABLE:
             self.unreadable.append((out.path, out.problem))
 
+    def result_digest(self) -> bytes:
+        """A digest of what the folder's result says (verdicts, paths, decisions; not its clocks,
+        its pending count or whether it is online): `updated_at` moves when it changes."""
+        h = hashlib.blake2b(digest_size=16)
+        numbers = (self.ignored, self.ignored_files, *self.counts.values(), *self.kinds.values())
+        h.update(repr(numbers).encode())
+        for group in (self.missing_paths, self.edited_paths, [p for p, _ in self.unreadable]):
+            h.update(b"\0".join(sorted(group)) + b"\1")
+        for _, problem in sorted(self.unreadable, key=_first):
+            h.update(str(problem).encode() + b"\0")
+        return h.digest()
+
     def to_json(self) -> dict[str, object]:
         return {
             "root": os.fsdecode(self.root),
@@ -114,6 +156,8 @@ class FolderReport:
                 {"path": os.fsdecode(p), "error": str(e) if e else ""} for p, e in sorted(self.unreadable, key=_first)
             ],
             "online": self.online,
+            "ignored": self.ignored,
+            "ignored_files": self.ignored_files,
             "first_seen": _stamp(self.first_seen),
             "updated_at": _stamp(self.updated_at),
         }
@@ -152,11 +196,18 @@ class Report:
         }
 
 
-def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes], pending: Iterable[bytes] = ()) -> list[FolderReport]:
+def folders(
+    outcomes: Iterable[Outcome],
+    roots: Sequence[bytes],
+    pending: Iterable[bytes] = (),
+    decided: Decided = NOTHING_DECIDED,
+) -> list[FolderReport]:
     """Group outcomes by folder (paths.folder_key), sorted by root then path.
 
     `pending` are needle files seen but not judged yet: they make their folder incomplete (and
-    make a folder appear as soon as a new dump starts arriving).
+    make a folder appear as soon as a new dump starts arriving). A folder `decided` keeps its
+    counts and is marked ignored; a file decided by itself counts only as ignored, and a folder
+    whose every file was decided so is ignored too.
     """
     by_key: dict[FolderKey, FolderReport] = {}
 
@@ -165,15 +216,21 @@ def folders(outcomes: Iterable[Outcome], roots: Sequence[bytes], pending: Iterab
         if key is None:
             return None
         if key not in by_key:
-            by_key[key] = FolderReport(*key)
+            by_key[key] = f = FolderReport(*key)
+            f.ignored = decided.folder(f.directory)
         return by_key[key]
 
     for out in outcomes:
         if f := folder(out.path):
-            f.add(out)
+            if not f.ignored and decided.file(out.path):
+                f.ignored_files += 1
+            else:
+                f.add(out)
     for path in pending:
         if f := folder(path):
             f.pending += 1
+    for f in by_key.values():
+        f.ignored = f.ignored or (f.ignored_files > 0 and f.images == 0 and f.pending == 0)
     return [by_key[k] for k in sorted(by_key)]
 
 
@@ -185,13 +242,13 @@ def build(
     state: State,
     pending: Collection[bytes] = (),
     offline: Collection[bytes] = (),
-    times: Mapping[FolderKey, tuple[datetime, datetime]] | None = None,
+    decided: Decided = NOTHING_DECIDED,
     now: datetime,
 ) -> Report:
-    """The status report. `haystack` is (files, unreadable) of the library; `times` gives a
-    folder's (first_seen, updated_at), `now` for folders it does not know."""
-    found = folders(outcomes, roots, pending)
+    """The status report. `haystack` is (files, unreadable) of the library. Every folder was
+    first seen and updated `now` until clocks.Clocks says otherwise."""
+    found = folders(outcomes, roots, pending, decided)
     for f in found:
-        f.first_seen, f.updated_at = (times or {}).get((f.root, f.path), (now, now))
+        f.first_seen = f.updated_at = now
         f.online = f.root not in offline
     return Report(now, state, len(pending), haystack, found)

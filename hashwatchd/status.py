@@ -2,8 +2,8 @@
 
 Written at most every `report_interval` while things change, and at once when the daemon is
 idle, so a poller sees a new card within a second of the copy without the daemon rewriting the
-file for every one of its thousand files. Each folder carries two clocks: when the daemon first
-saw it, and when a result in it last changed.
+file for every one of its thousand files. Each folder carries two clocks (clocks.py), and what a
+person decided not to import (decisions.py) is read again whenever `hashwatchd ignore` changes it.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
-from hashwatchd import paths, publish, report, systemd
+from hashwatchd import decisions, paths, publish, report, systemd
+from hashwatchd.clocks import Clocks, now
+from hashwatchd.decisions import Decisions
 from hashwatchd.engine import Engine
-from hashwatchd.errors import PublishError
+from hashwatchd.errors import ConfigError, PublishError
 from hashwatchd.logs import NOTICE
 from hashwatchd.model import Role
 from hashwatchd.report import FolderKey, Report, State
@@ -30,11 +31,6 @@ log = logging.getLogger(__name__)
 _ERROR_EVERY = 60.0
 
 
-def now() -> datetime:
-    """The local time with its offset, as the status file shows times."""
-    return datetime.now(UTC).astimezone()
-
-
 class StatusWriter:
     """Builds the report from the engine, the roots and the settler, and publishes it."""
 
@@ -43,22 +39,32 @@ class StatusWriter:
     ) -> None:
         self.path, self.mode, self.interval = path, mode, interval
         self._engine, self._roots, self._settler = engine, roots, settler
-        self.clocks: dict[FolderKey, tuple[datetime, datetime]] = {}
+        self.clocks = Clocks(engine.store)
+        self.decisions = Decisions()
+        self._decisions_from: tuple[Path, tuple[str, ...]] | None = None
+        self._decisions_stamp: tuple[int, int] | None = None
         self._dirty = True
         self._seen_versions = (-1, -1, -1)
         self._last = -float("inf")
         self._error_logged = -_ERROR_EVERY
         self._announced: set[FolderKey] = set()
 
-    def touch(self, needles: Iterable[bytes]) -> None:
-        """Results changed for these needle files: their folders' `updated_at` is now."""
-        roots = self._roots.of_role(Role.NEEDLE)
-        stamp = now()
-        for path in needles:
-            key = paths.folder_key(path, roots)
-            if key is not None:
-                self.clocks[key] = (self.clocks.get(key, (stamp, stamp))[0], stamp)
-            self._dirty = True
+    def read_decisions(self, state_dir: Path, globs: Sequence[str]) -> None:
+        """Read what a person decided if the file (or the config's globs) changed since the last
+        read. A file that cannot be used is logged and changes nothing: the daemon goes on with
+        what it had (at worst a folder shows as not imported, never the other way round)."""
+        stamp = decisions.stamp(state_dir)
+        source = (state_dir, tuple(globs))
+        if source == self._decisions_from and stamp == self._decisions_stamp:
+            return
+        try:
+            self.decisions = decisions.load(state_dir, globs)
+        except ConfigError as exc:
+            log.error("%s", exc)
+        else:
+            log.info("%d decisions and %d glob(s) of folders not to import", len(self.decisions.ignored), len(globs))
+        self._decisions_from, self._decisions_stamp = source, stamp
+        self._dirty = True
 
     def changed(self) -> None:
         """Something else in the document changed (the daemon's state, say)."""
@@ -89,10 +95,6 @@ class StatusWriter:
         needle_roots = self._roots.of_role(Role.NEEDLE)
         pending = [p for p in self._settler.paths() if paths.root_of(p, needle_roots)]
         stamp = now()
-        for p in pending:
-            key = paths.folder_key(p, needle_roots)
-            if key is not None and key not in self.clocks:
-                self.clocks[key] = (stamp, stamp)
         doc = report.build(
             self._engine.outcomes.values(),
             needle_roots,
@@ -100,9 +102,12 @@ class StatusWriter:
             state=state,
             pending=pending,
             offline=self._roots.offline(),
-            times=self.clocks,
+            decided=self.decisions,
             now=stamp,
         )
+        self.clocks.stamp(doc.folders, stamp)
+        # Once caught up, a folder the report no longer has is gone: a card copied there again is new.
+        self.clocks.save({(f.root, f.path) for f in doc.folders} if state is State.WATCHING else None)
         self._last = time.monotonic()
         self._seen_versions = self._versions()
         try:

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
     return lmdb.open(
         str(path),
         map_size=map_size,
-        max_dbs=8,
+        max_dbs=16,
         subdir=True,
         readonly=not write,
         writemap=False,
@@ -58,6 +58,8 @@ def _open_env(path: Path, write: bool, map_size: int) -> lmdb.Environment:
 
 
 _IDENTITY = struct.Struct("<QQ")  # a root directory's device and inode, then its path
+#: A folder's first seen and last changed, the digest of its result, then its root, NUL, relative path.
+_TIMES = struct.Struct("<dd16s")
 
 
 def _key(role: Role, path: bytes) -> bytes:
@@ -126,6 +128,8 @@ class Store:
         self._roots = env.open_db(b"roots", create=write)
         self._digests = env.open_db(b"digests", create=write)
         self._meta = env.open_db(b"meta", create=write)
+        # Only the writer keeps the folders' clocks; a reader of an index older than them must still open it.
+        self._folders = env.open_db(b"folders", create=True) if write else None
 
     @property
     def writable(self) -> bool:
@@ -332,6 +336,28 @@ class Store:
         key = hashlib.blake2b(root, digest_size=16).digest()
         self._commit(self._roots, [(key, _IDENTITY.pack(*identity) + root)], [])
 
+    def folder_times(self) -> dict[tuple[bytes, bytes], tuple[float, float, bytes]]:
+        """(first seen, last changed, digest of the result then), times in Unix seconds, of each
+        needle folder (root, relative path) the status file showed (clocks.Clocks)."""
+        assert self._folders is not None, "only the writer keeps folder times"
+        with self._read() as txn:
+            values = [bytes(value) for _, value in txn.cursor(db=self._folders)]
+        out = {}
+        for v in values:
+            root, _, path = v[_TIMES.size :].partition(b"\0")
+            out[root, path] = _TIMES.unpack_from(v)
+        return out
+
+    def put_folder_times(
+        self,
+        times: Mapping[tuple[bytes, bytes], tuple[float, float, bytes]],
+        forget: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Remember these folders' clocks and forget those of folders that are gone."""
+        assert self._folders is not None, "only the writer keeps folder times"
+        items = [(_folder_key(k), _TIMES.pack(*t) + k[0] + b"\0" + k[1]) for k, t in times.items()]
+        self._commit(self._folders, items, [_folder_key(k) for k in forget])
+
     def _commit(
         self,
         db: Any,
@@ -374,6 +400,11 @@ class Store:
             raise StoreError(f"the index {self.path} was replaced by another file")
         if not os.access(self.path, os.W_OK):
             raise StoreError(f"the state directory {self.path} is no longer writable; make it writable and restart")
+
+
+def _folder_key(folder: tuple[bytes, bytes]) -> bytes:
+    """A fixed-size key: LMDB keys are at most 511 bytes, paths are not."""
+    return hashlib.blake2b(folder[0] + b"\0" + folder[1], digest_size=16).digest()
 
 
 def _check_schema(env: lmdb.Environment, path: Path, write: bool) -> None:

@@ -267,3 +267,30 @@ def test_by_default_the_log_says_what_was_found_and_nothing_per_file(tmp_path: P
     assert f"{card}/100CANON: 4 files, 1 not in the library, 1 unreadable" in lines
     assert any(line.startswith(f"needle root {card} is offline") for line in lines)
     assert len(lines) == 4, lines
+
+
+def test_an_ignored_folder_stays_ignored_across_a_restart(daemon: Daemon, tmp_path: Path) -> None:
+    """`hashwatchd ignore` beside the running daemon: the status file shows the folder ignored
+    (with its counts) without a restart, `status --check` stops counting it, and after a restart
+    it is still ignored and neither of its clocks moved."""
+    _dump(tmp_path / "needles/friend", {"x.jpg": 8, "y.jpg": 9})
+    _dump(tmp_path / "needles/mine", {"a.jpg": 0})
+    daemon.wait(lambda d: len(d["folders"]) == 2 and all(f["complete"] for f in d["folders"]))
+    cli = [sys.executable, "-m", "hashwatchd"]
+    state = ["--config", str(daemon.config), "--state-dir", str(tmp_path / "state")]
+
+    def check() -> int:
+        return subprocess.run([*cli, "status", "--check", *state], check=False, capture_output=True).returncode
+
+    assert check() == 1
+    subprocess.run([*cli, "ignore", str(tmp_path / "needles/friend"), *state], check=True, capture_output=True)
+    doc = daemon.wait(lambda d: daemon.folder(d, "friend")["ignored"], timeout=15)  # type: ignore[index]
+    before = daemon.folder(doc, "friend")
+    assert before is not None and (before["missing"], before["status"]) == (2, "not_imported")
+    assert check() == 0
+    time.sleep(1.1)  # a clock that moved would show it
+    assert daemon.stop() == 0
+    daemon.start()
+    after = daemon.folder(daemon.wait(lambda d: len(d["folders"]) == 2), "friend")
+    assert after == {**before, "complete": True, "pending": 0}
+    assert check() == 0

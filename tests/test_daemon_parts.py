@@ -182,20 +182,25 @@ def test_status_writer_debounces_and_keeps_folder_clocks(tmp_path: Path, pool: P
     doc = status.publish(State.SCANNING)
     assert doc is not None and [(f.path, f.pending) for f in doc.folders] == [(b"f", 1)]
     intake.hash_ripe()
-    status.touch(engine.refresh())
-    first = status.clocks[(_b(tmp_path / "card"), b"f")]
+    engine.refresh()
+    [first] = status.publish(State.SCANNING).folders  # type: ignore[union-attr]
     time.sleep(1.1)
     (tmp_path / "card/f/a.jpg").unlink()
     intake.look(_b(tmp_path / "card/f/a.jpg"))
     write(tmp_path / "card/f/b.jpg", encode(PICS[2], ".jpg"))
     intake.look(_b(tmp_path / "card/f/b.jpg"))
     intake.hash_ripe()
-    status.touch(engine.refresh())
+    engine.refresh()
     status.publish(State.WATCHING)
     saved = json.loads(report.read_bytes())
     [folder] = saved["folders"]
-    assert folder["first_seen"] == first[0].isoformat(timespec="seconds")
+    assert first.first_seen is not None
+    assert folder["first_seen"] == first.first_seen.isoformat(timespec="seconds")
     assert folder["updated_at"] > folder["first_seen"]
+    time.sleep(1.1)
+    again = StatusWriter(report, 0o644, 3600.0, engine=engine, roots=intake.roots, settler=settler)
+    again.publish(State.WATCHING)  # a restart: the folder is neither new nor changed
+    assert json.loads(report.read_bytes())["folders"][0] == {**folder, "complete": True, "pending": 0}
     assert (saved["state"], folder["missing"]) == ("watching", 1)
     engine.store.close()
 

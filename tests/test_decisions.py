@@ -1,0 +1,153 @@
+"""What a person decided not to import: the rule (decisions.Decisions), the report's view of it,
+and the `ignore` / `unignore` commands beside `scan` and `status`. The daemon's side (an ignored
+folder stays ignored across a restart) is in test_daemon.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from helpers import encode, photo, write
+
+from hashwatchd import cli, decisions, report
+from hashwatchd.decisions import Decisions
+from hashwatchd.model import Match, Outcome, Status, Tier
+from hashwatchd.report import State
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+LIB = Match(b"/lib/a.png", Tier.SAME, 1)
+PICS = [photo(seed, 240, 180) for seed in range(4)]
+
+
+def _folders(outcomes: list[Outcome], decided: Decisions) -> dict[str, dict]:
+    doc = report.build(outcomes, [b"/card"], (1, 0), state=State.DONE, decided=decided, now=NOW).to_json()
+    return {f["path"]: f for f in doc["folders"]}  # type: ignore[attr-defined]
+
+
+def test_an_ignored_folder_keeps_its_counts_and_a_decided_file_counts_as_ignored_only() -> None:
+    outs = [
+        Outcome(b"/card/friend/a.jpg", Status.MISSING),
+        Outcome(b"/card/friend/sub/b.jpg", Status.MISSING),
+        Outcome(b"/card/mine/a.jpg", Status.SAME, (LIB,)),
+        Outcome(b"/card/mine/shot.png", Status.MISSING),
+        Outcome(b"/card/lone/x.jpg", Status.MISSING),
+    ]
+    decided = Decisions(frozenset({b"/card/friend", b"/card/mine/shot.png", b"/card/lone/x.jpg"}))
+    got = _folders(outs, decided)
+    friend, sub, mine, lone = got["friend"], got["friend/sub"], got["mine"], got["lone"]
+    assert (friend["ignored"], friend["status"], friend["missing"], friend["images"]) == (True, "not_imported", 1, 1)
+    assert sub["ignored"]  # below an ignored folder
+    assert (mine["ignored"], mine["ignored_files"], mine["status"], mine["images"]) == (False, 1, "imported", 1)
+    assert mine["missing_paths"] == []
+    assert (lone["ignored"], lone["ignored_files"], lone["images"]) == (True, 1, 0)  # every file decided
+
+
+def test_globs_match_a_whole_path_or_a_name_at_any_depth() -> None:
+    by_name = Decisions(globs=("Screenshots",))
+    assert by_name.folder(b"/card/2024/Screenshots")
+    assert by_name.folder(b"/card/Screenshots/old")  # below a matching folder
+    assert not by_name.folder(b"/card/Screenshots2")
+    whole = Decisions(globs=("/card/friends/*",))
+    assert whole.folder(b"/card/friends/anna") and whole.folder(b"/card/friends/anna/DCIM")
+    assert not whole.folder(b"/card/friendship")
+    assert Decisions(globs=("*.png",)).file(b"/card/mine/shot.png")
+    assert not Decisions(globs=("*.png",)).folder(b"/card/mine")
+    assert Decisions(frozenset({b"/card/a"})).covering(b"/card/a/b") == b"/card/a"
+    assert Decisions(frozenset({b"/card/a"})).covering(b"/card/ab") is None  # a sibling sharing a prefix
+
+
+def test_an_unusable_decisions_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / decisions.FILE).write_text('{"schema": 1, "ignored": [3]}')
+    with pytest.raises(Exception, match=r"decisions.json: cannot use the decisions .* correct it, or delete it"):
+        decisions.load(tmp_path)
+    (tmp_path / decisions.FILE).write_text("{")
+    with pytest.raises(Exception, match=r"decisions.json: cannot use"):
+        decisions.load(tmp_path)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    """A library with one photo, and a card with a friend's folder and one of the owner's."""
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "card/mine/a.jpg", encode(PICS[0], ".jpg"))
+    write(tmp_path / "card/friend/b.jpg", encode(PICS[1], ".jpg"))
+    write(tmp_path / "card/friend/c.jpg", encode(PICS[2], ".jpg"))
+    conf = tmp_path / "xdg-config/hashwatchd/config.yaml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(
+        f"haystack: {tmp_path / 'lib'}\nneedles: {tmp_path / 'card'}\nstate_dir: {tmp_path / 'state'}\nworkers: 1\n"
+    )
+    return tmp_path
+
+
+def test_ignore_and_unignore_decide_what_scan_and_status_count(card: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A friend's folder: not imported until ignored; ignored, it keeps its counts, leaves the
+    summary and `status --check`; a rebuild of the index does not forget it; unignore brings it back."""
+    assert _run(capsys, "scan")[0] == 0
+    assert _run(capsys, "status", "--check")[0] == 1
+    code, out, err = _run(capsys, "ignore", card / "card/friend")
+    assert (code, out.splitlines()[0]) == (0, f"ignored {card / 'card/friend'}"), err
+    code, out, _ = _run(capsys, "scan", "--rebuild")
+    assert code == 0 and "Every needle folder is imported, apart from 1 ignored folder." in out
+    assert "1 ignored, 1 imported" in out
+    code, out, _ = _run(capsys, "status", "--check")
+    assert code == 0
+    assert f"not_imported  ignored    {card / 'card/friend'}  0/2 imported" in out
+    doc = json.loads((card / "state/status.json").read_text())
+    friend = next(f for f in doc["folders"] if f["path"] == "friend")
+    assert (friend["ignored"], friend["missing"], friend["status"]) == (True, 2, "not_imported")
+    assert _run(capsys, "ignore")[1] == f"{card / 'card/friend'}\n"
+    code, out, _ = _run(capsys, "ignore", card / "card/friend/b.jpg")
+    assert out == f"{card / 'card/friend/b.jpg'}: already ignored (through {card / 'card/friend'})\n"
+    code, _, err = _run(capsys, "unignore", card / "card/friend/b.jpg")
+    assert code == 2
+    assert f"was not ignored by itself but through {card / 'card/friend'}: `hashwatchd unignore " in err
+    assert _run(capsys, "unignore", card / "card/friend")[0] == 0
+    assert _run(capsys, "scan")[0] == 0
+    assert _run(capsys, "status", "--check")[0] == 1
+
+
+def test_ignore_refuses_what_is_not_in_a_needle_folder(card: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "ignore", card / "lib")
+    assert code == 2
+    assert f"{card / 'lib'}: it is in the library; only what lies in a needle folder ({card / 'card'}, from" in err
+    code, _, err = _run(capsys, "unignore", card / "card/mine")
+    assert code == 2
+    assert err == f"hashwatchd: error: {card / 'card/mine'} is not ignored (`hashwatchd ignore` lists what is)\n"
+
+
+def test_a_config_glob_ignores_and_unignore_says_where_to_change_it(
+    card: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (card / "xdg-config/hashwatchd/config.yaml").open("a") as f:
+        f.write("ignore_folders: friend\n")
+    code, out, _ = _run(capsys, "scan")
+    assert code == 0 and "Every needle folder is imported, apart from 1 ignored folder." in out
+    code, _, err = _run(capsys, "unignore", card / "card/friend")
+    assert code == 2 and "is ignored by the pattern 'friend' of ignore_folders in" in err
+
+
+def test_scan_keeps_a_folders_clocks_when_its_result_does_not_change(
+    card: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """first_seen is when hashwatchd first saw the folder, updated_at when its result last changed:
+    neither moves with a second scan that finds the same, and updated_at moves when it changes."""
+    assert _run(capsys, "scan")[0] == 0
+    first = {f["path"]: f for f in json.loads((card / "state/status.json").read_text())["folders"]}
+    time.sleep(1.1)
+    write(card / "card/friend/d.jpg", encode(PICS[3], ".jpg"))
+    assert _run(capsys, "scan")[0] == 0
+    second = {f["path"]: f for f in json.loads((card / "state/status.json").read_text())["folders"]}
+    assert second["mine"]["first_seen"] == first["mine"]["first_seen"]
+    assert second["mine"]["updated_at"] == first["mine"]["updated_at"]
+    assert second["friend"]["first_seen"] == first["friend"]["first_seen"]
+    assert second["friend"]["updated_at"] > first["friend"]["updated_at"]
