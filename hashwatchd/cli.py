@@ -18,7 +18,7 @@ from typing import Any
 
 from hashwatchd import config, decisions, files, logs, paths, publish, store
 from hashwatchd.clocks import Clocks, now
-from hashwatchd.daemon import STORE_CHECK_INTERVAL, Daemon
+from hashwatchd.daemon import HOUSEKEEPING, Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
 from hashwatchd.model import Kind, Outcome, Role, Status
@@ -514,7 +514,7 @@ def _unignore(args: argparse.Namespace) -> int:
 
 def _applies_when(s: config.Settings) -> str:
     return (
-        f"The running daemon shows it in {s.report_path} within {STORE_CHECK_INTERVAL:g} s; "
+        f"The running daemon shows it in {s.report_path} within {HOUSEKEEPING:g} s; "
         "without one, the next `hashwatchd scan` does."
     )
 

@@ -40,10 +40,12 @@ from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
 
-ROOT_CHECK_INTERVAL = 2.0
-STORE_CHECK_INTERVAL = 5.0
-#: The longest the loop sleeps waiting for a hint: it also checks roots, the store and hooks.
-TICK = 0.25
+#: Seconds between the loop's checks of what sends no event: roots that appear without a mount
+#: (a mount, or an unmount, is checked at once), the index file, a full disk that may have room
+#: again, the decisions of `hashwatchd ignore`. With nothing to do the loop sleeps this long.
+HOUSEKEEPING = 10.0
+#: Seconds between two looks at running completion hooks (only while one runs).
+HOOK_CHECK = 1.0
 #: Seconds a stop may take before the log says what it waits for (and again every as many).
 STOP_REPORT = 5.0
 
@@ -76,7 +78,8 @@ class Daemon:
         self.state = State.SCANNING
         self._stopping = False
         self._reload_asked = False
-        self.pool: Pool | None = None
+        self.pool: Pool | None = None  # None until run() opens it (the stop handler may come first)
+        self._next_housekeeping = self._last_reconcile = 0.0
         self._ping_every = systemd.watchdog_interval()
         self._last_ping = 0.0
 
@@ -90,7 +93,13 @@ class Daemon:
         s.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with (
             Store.open(s.state_dir) as store,
-            Pool(s.workers, s.max_pixels, s.decode_timeout, follow_symlinks=s.follow_symlinks) as pool,
+            Pool(
+                s.workers,
+                s.max_pixels,
+                s.decode_timeout,
+                follow_symlinks=s.follow_symlinks,
+                idle_exit=s.decoder_idle_exit or None,
+            ) as pool,
         ):
             self.store, self.pool = store, pool
             self.watcher = Watcher(self.hints, s.poll_interval)
@@ -140,35 +149,45 @@ class Daemon:
         for root in self.roots.online():
             self.intake.reconcile(root.path, root)
         _return_free_heap()  # what the start-up walk and the first folder lookups freed
-        last_roots = last_store = last_reconcile = time.monotonic()
+        self.watcher.watch_mounts()
+        pool = self._decoders()
+        self._last_reconcile = time.monotonic()
+        self._next_housekeeping = self._last_reconcile + HOUSEKEEPING
         while not self._stopping:
             if self._reload_asked:
                 self._apply_reload()
             self.intake.drain(self._wait_time())
+            if len(self.settler):
+                pool.start()  # decoders that exited while idle start while the files settle
             self.intake.hash_ripe()
             self._refresh()
             if self.state is State.SCANNING and not len(self.settler):
                 self.state = State.WATCHING
                 self.status.changed()
                 self._say_ready()
-            now = time.monotonic()
-            if now - last_roots >= ROOT_CHECK_INTERVAL:
-                self._on_roots(self.roots.check(self._patterns()))
-                last_roots = now
-            if now - last_store >= STORE_CHECK_INTERVAL:
-                self._read_decisions()
-                self.store.check_alive()
-                self.engine.retry_unsaved()
-                last_store = now
-            interval = self.settings.reconcile_interval
-            if interval and now - last_reconcile >= interval:
-                for root in self.roots.online():
-                    self.hints.put(Hint("rescan", root.path))
-                last_reconcile = now
+            self._housekeeping(time.monotonic())
             self._publish()
             self.hooks.reap()
+            pool.retire()
             self._ping()
         return self._finish()
+
+    def _housekeeping(self, now: float) -> None:
+        """What the loop checks on a clock rather than on a hint: roots (at once after a mount
+        changed), the index, decisions, the periodic reconcile."""
+        if self.intake.mounts_changed or now >= self._next_housekeeping:
+            self.intake.mounts_changed = False
+            self._on_roots(self.roots.check(self._patterns()))
+        if now >= self._next_housekeeping:
+            self._read_decisions()
+            self.store.check_alive()
+            self.engine.retry_unsaved()
+            self._next_housekeeping = now + HOUSEKEEPING
+        interval = self.settings.reconcile_interval
+        if interval and now >= self._last_reconcile + interval:
+            for root in self.roots.online():
+                self.hints.put(Hint("rescan", root.path))
+            self._last_reconcile = now
 
     def _finish(self) -> int:
         self.engine.retry_unsaved()
@@ -187,6 +206,7 @@ class Daemon:
         if self._stopping:
             return
         self._stopping = True
+        self.hints.put(Hint("wake", b""))  # the loop may be asleep until its next deadline (put is reentrant)
         if self.pool is not None:
             self.pool.cancel()  # the file in hand is not finished: a hung decoder must not hold the stop
         self._watch_stop(time.monotonic())
@@ -210,6 +230,7 @@ class Daemon:
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload_asked = True
+        self.hints.put(Hint("wake", b""))
 
     def _ping(self) -> None:
         """WATCHDOG=1 from the working loop only: a wedged loop stops pinging and gets restarted."""
@@ -239,6 +260,7 @@ class Daemon:
         self.settler.settle = s.settle
         self.engine.configure(s)
         self.status.path, self.status.mode, self.status.interval = s.report_path, s.report_mode, s.report_interval
+        self._decoders().idle_exit = s.decoder_idle_exit or None
         self._read_decisions()
         self.hooks.argv = s.on_folder_complete
 
@@ -273,9 +295,28 @@ class Daemon:
 
     # -- the loop's timing and the status file ------------------------------------------------
 
+    def _decoders(self) -> Pool:
+        assert self.pool is not None, "run() opened the pool"
+        return self.pool
+
     def _wait_time(self) -> float:
-        due = self.settler.next_due(time.monotonic())
-        return min(TICK, due) if due is not None else TICK
+        """Seconds the loop may sleep waiting for a hint: until the earliest thing it must do on
+        a clock. With nothing going on that is HOUSEKEEPING: an idle daemon wakes a few times a
+        minute, not four times a second."""
+        now = time.monotonic()
+        deadlines = [self._next_housekeeping]
+        if self.settings.reconcile_interval:
+            deadlines.append(self._last_reconcile + self.settings.reconcile_interval)
+        if (due := self.settler.next_due(now)) is not None:
+            deadlines.append(now + due)
+        for when in (self.engine.next_retry(), self.status.next_write(), self._decoders().retire_at()):
+            if when is not None:
+                deadlines.append(when)
+        if self.hooks.running:
+            deadlines.append(now + HOOK_CHECK)
+        if self._ping_every:
+            deadlines.append(self._last_ping + self._ping_every)
+        return max(0.0, min(deadlines) - now)
 
     def _refresh(self) -> None:
         self.engine.refresh()

@@ -528,6 +528,10 @@ class Engine:
         changed, self._changed = self._changed, set()
         return changed
 
+    def next_retry(self) -> float | None:
+        """When (time.monotonic) the earliest check that could not be made is due again, if any."""
+        return min((when for when, _ in self._unconfirmed.values()), default=None)
+
     def query(self, files_: Sequence[bytes]) -> list[Outcome]:
         """Judge files that need not be in the index, without recording them."""
         results = {r.path: r for r in self.pool.map(files_)}

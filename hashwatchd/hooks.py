@@ -32,6 +32,11 @@ class Hooks:
         self._busy: set[FolderKey] = set()
         self._running: list[tuple[subprocess.Popen[bytes], float]] = []
 
+    @property
+    def running(self) -> bool:
+        """Whether a hook is running (to be reaped, or killed at its deadline)."""
+        return bool(self._running)
+
     def busy(self, key: FolderKey) -> None:
         """A file of this folder waits: run the hook when the folder is complete again."""
         self._busy.add(key)

@@ -77,6 +77,12 @@ class StatusWriter:
             self._dirty = True
         return self._dirty and (idle or time.monotonic() - self._last >= self.interval)
 
+    def next_write(self) -> float | None:
+        """When (time.monotonic) a change waiting for the interval to pass is due, if one waits."""
+        if not self._dirty and self._versions() == self._seen_versions:
+            return None
+        return self._last + self.interval
+
     def _announce(self, doc: Report, state: State) -> None:
         """One line for each folder that appears while the daemon watches (a card copied in);
         those of the start-up backlog are not news."""

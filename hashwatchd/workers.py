@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -222,16 +222,17 @@ def _failed(task: Task, problem: Problem) -> Result:
     return PixelCheck(task.needle, task.library, None, problem)
 
 
-#: Seconds between a decoder's checks that its parent is still there.
-PARENT_CHECK = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    """Exit quietly once the parent is gone (killed with -9, say): nobody will read a result, and
-    a decoder stuck in a pathological file would otherwise keep its core for ever."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK)
-    os._exit(0)
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent goes (killed with -9, say): nobody will
+    read a result, and a decoder stuck in a pathological file would otherwise keep its core for
+    ever. prctl(PR_SET_PDEATHSIG) instead of a thread that polls the parent: an idle decoder
+    must not wake up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
 
 
 def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool, parent: int) -> None:
@@ -240,9 +241,9 @@ def _worker_main(conn: Connection, max_pixels: int, follow_symlinks: bool, paren
     # kill a decoder mid-file: the parent would record that file as decoder-crashed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
     if os.getppid() != parent:
-        return  # the parent died while we were starting
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
+        return  # the parent died while we were starting, before the kernel would have told us
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
     os.environ["OPENCV_LOG_LEVEL"] = "ERROR"  # no [ WARN:0@...] lines: each file's problem is reported once, by us
     os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None)
@@ -283,9 +284,22 @@ class _Worker:
 
 
 class Pool:
-    """A fixed number of decoding processes, replaced when they die."""
+    """A fixed number of decoding processes, replaced when they die, started when work comes and,
+    with `idle_exit`, stopped after that many seconds without work (a decoder holds 40-70 MB of
+    libraries and heap that an idle home server wants back; it starts again in about a second).
 
-    def __init__(self, workers: int, max_pixels: int, timeout: float = 120.0, *, follow_symlinks: bool = False) -> None:
+    Use it from one thread that outlives it: the kernel kills a decoder when the thread that
+    started it ends (PR_SET_PDEATHSIG is tied to a thread, not to a process)."""
+
+    def __init__(
+        self,
+        workers: int,
+        max_pixels: int,
+        timeout: float = 120.0,
+        *,
+        follow_symlinks: bool = False,
+        idle_exit: float | None = None,
+    ) -> None:
         self._follow = follow_symlinks
         self._ctx = multiprocessing.get_context("spawn")
         self._max_pixels = max_pixels
@@ -294,6 +308,8 @@ class Pool:
         self._workers: list[_Worker] = []
         self._cancelled = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.idle_exit = idle_exit
+        self._last_used = time.monotonic()
 
     def __enter__(self) -> Pool:
         return self
@@ -323,8 +339,23 @@ class Pool:
         Called as soon as work is known to be coming, so the start-up overlaps with walking the
         tree; `map` and `check` start them anyway.
         """
+        self._last_used = time.monotonic()
         while len(self._workers) < self._size:
             self._workers.append(self._spawn())
+
+    def retire_at(self) -> float | None:
+        """When (time.monotonic) idle decoders are to exit: None when none runs or they stay."""
+        if not self._workers or not self.idle_exit:
+            return None
+        return self._last_used + self.idle_exit
+
+    def retire(self) -> None:
+        """Stop the decoders if they have been idle for `idle_exit` seconds; `start` (or the next
+        task) starts them again."""
+        due = self.retire_at()
+        if due is not None and time.monotonic() >= due:
+            log.info("decoders idle for %g s: stopping them until work comes", self.idle_exit)
+            self._stop_workers()
 
     def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
         """Hash every path; results come in completion order, one per path."""
@@ -370,6 +401,7 @@ class Pool:
         finally:
             for w in [w for w in self._workers if w.tasks]:
                 self._discard(w)
+            self._last_used = time.monotonic()
 
     def _serve(self, tasks: Iterable[Task]) -> Iterator[Result]:
         source = iter(tasks)
@@ -462,7 +494,15 @@ class Pool:
         return _failed(task, problem)
 
     def close(self) -> None:
-        """Stop every worker: ask them all, give them CLOSE_GRACE seconds together, kill the rest
+        """Stop every worker, bounded (_stop_workers), and release the pool."""
+        self._stop_workers()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def _stop_workers(self) -> None:
+        """Ask every worker to stop, give them CLOSE_GRACE seconds together, kill the rest
         (waiting at most KILL_WAIT for each). Bounded: a stop never hangs on a decoder."""
         for w in self._workers:
             with contextlib.suppress(OSError):
@@ -476,7 +516,3 @@ class Pool:
             else:
                 w.conn.close()
         self._workers.clear()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wake_r = self._wake_w = -1

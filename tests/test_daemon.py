@@ -253,7 +253,7 @@ def test_by_default_the_log_says_what_was_found_and_nothing_per_file(tmp_path: P
         deadline = time.monotonic() + WAIT
         while "not in the library" not in d.log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        shutil.rmtree(tmp_path / "media/card")
+        os.rename(tmp_path / "media/card", tmp_path / "pulled")  # the card goes; its files do not look deleted
         d.wait(lambda doc: d.folder(doc, "100CANON")["online"] is False)  # type: ignore[index]
     finally:
         assert d.stop() == 0
@@ -294,3 +294,49 @@ def test_an_ignored_folder_stays_ignored_across_a_restart(daemon: Daemon, tmp_pa
     after = daemon.folder(daemon.wait(lambda d: len(d["folders"]) == 2), "friend")
     assert after == {**before, "complete": True, "pending": 0}
     assert check() == 0
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _is_decoder(pid: int) -> bool:
+    """A decoder process (spawned by multiprocessing), not its resource tracker."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"spawn_main" in f.read()
+    except OSError:
+        return False
+
+
+def test_an_idle_daemon_lets_its_decoders_go_and_wakes_for_the_next_file(tmp_path: Path) -> None:
+    """decoder_idle_exit: the decoders exit after that long without work; the next card's file
+    starts them again and is reported as usual; a SIGTERM wakes the sleeping loop at once."""
+    for i in range(2):
+        write(tmp_path / f"lib/{i}.png", encode(PICS[i], ".png"))
+    (tmp_path / "needles").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\ndecoder_idle_exit: 1\n"
+        "report_interval: 0.2\n"
+    )
+    d = Daemon(tmp_path, cfg)
+    d.start()
+    try:
+        assert d.proc is not None
+        deadline = time.monotonic() + WAIT
+        while any(_is_decoder(c) for c in _children(d.proc.pid)):
+            assert time.monotonic() < deadline, "the decoders never exited"
+            time.sleep(0.1)
+        _dump(tmp_path / "needles/card", {"a.jpg": 0, "new.jpg": 8})
+        doc = d.wait(lambda doc: (f := d.folder(doc, "card")) is not None and f["complete"] and f["images"] == 2)
+        assert d.folder(doc, "card")["missing"] == 1  # type: ignore[index]
+        time.sleep(2.0)  # idle again: the loop sleeps until its next deadline (10 s away)
+        start = time.monotonic()
+        assert d.stop() == 0
+        assert time.monotonic() - start < 5.0  # woken by the signal, not by the next deadline
+    finally:
+        if d.proc is not None:
+            d.proc.kill()
+    assert d.log.read_text().count("decoders idle for 1 s: stopping them until work comes") == 2  # and again

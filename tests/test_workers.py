@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -82,3 +85,40 @@ def test_file_vanishing_after_listing_leaves_no_entry(tmp_path: Path) -> None:
         engine.sync()
         assert engine.counters.hashed == 1
         assert list(st.entries(Role.HAYSTACK)) == []
+
+
+def test_idle_decoders_exit_and_start_again_when_work_comes(tmp_path: Path) -> None:
+    """With idle_exit, retire() stops decoders that had no work for that long (and not before);
+    the next task starts them again and is hashed as usual."""
+    write(tmp_path / "a.jpg", encode(photo(1, 160, 120), ".jpg"))
+    path = os.fsencode(tmp_path / "a.jpg")
+    with Pool(2, DEFAULT_MAX_PIXELS, idle_exit=0.5) as pool:
+        assert next(iter(pool.map([path]))).fingerprint is not None
+        processes = [w.process for w in pool._workers]
+        pool.retire()
+        assert [p.is_alive() for p in processes] == [True, True]  # not idle for long enough yet
+        due = pool.retire_at()
+        assert due is not None
+        time.sleep(max(0.0, due - time.monotonic()) + 0.05)
+        pool.retire()
+        assert pool._workers == [] and pool.retire_at() is None
+        assert [p.exitcode for p in processes] == [0, 0]  # asked to stop, not killed
+        assert [r.problem for r in pool.map([path, path])] == [None, None]
+        assert len(pool._workers) == 2
+    with Pool(1, DEFAULT_MAX_PIXELS) as staying:  # without idle_exit they stay
+        list(staying.map([path]))
+        assert staying.retire_at() is None
+
+
+def test_a_decoder_dies_with_the_thread_that_started_it(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG: a decoder whose parent goes (here the thread that spawned it, as the
+    kernel sees it) is killed by the kernel without polling for its parent."""
+    write(tmp_path / "a.jpg", encode(photo(1, 160, 120), ".jpg"))
+    pool = Pool(1, DEFAULT_MAX_PIXELS)
+    starter = threading.Thread(target=lambda: list(pool.map([os.fsencode(tmp_path / "a.jpg")])))
+    starter.start()
+    starter.join()
+    [worker] = pool._workers
+    worker.process.join(10)
+    assert worker.process.exitcode == -signal.SIGKILL
+    pool.close()
