@@ -14,6 +14,7 @@ from helpers import encode, exif_rotated_jpeg, photo, write
 
 from hashwatchd import features, thumbnail
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.thumbcache import ThumbCache
 from hashwatchd.workers import hash_one, preview_one
 
 
@@ -63,3 +64,22 @@ def test_a_preview_on_demand_carries_the_digest_of_what_was_read(tmp_path: Path)
     assert made.digest == features.digest(data) and made.jpeg is not None
     gone = preview_one(os.fsencode(tmp_path / "gone.jpg"), DEFAULT_MAX_PIXELS)
     assert (gone.jpeg, gone.problem and gone.problem.code) == (None, "vanished")
+
+
+def test_the_cache_keeps_one_file_per_content_and_sweeps_only_its_own(tmp_path: Path) -> None:
+    """put writes once; copy links from another cache; sweep removes previews not kept, empty
+    ones (what a crash can leave) and temp files, and leaves files of other names alone."""
+    cache = ThumbCache(tmp_path / "thumbs")
+    a, b, c = b"\xaa" * 16, b"\xbb" * 16, b"\xcc" * 16
+    assert cache.put(a, b"jpeg-a") and cache.put(a, b"other bytes")
+    assert cache.path(a).read_bytes() == b"jpeg-a"
+    cache.put(b, b"jpeg-b")
+    cache.path(c).write_bytes(b"")  # left empty by a crash: absent
+    assert not cache.has(c)
+    (tmp_path / "thumbs" / f".{c.hex()}.jpg.123.tmp").write_bytes(b"half")
+    (tmp_path / "thumbs" / "holiday.jpg").write_bytes(b"not ours")
+    elsewhere = ThumbCache(tmp_path / "page/thumbs")
+    assert elsewhere.copy(a, cache) and not elsewhere.copy(c, cache)
+    assert elsewhere.path(a).read_bytes() == b"jpeg-a"
+    assert cache.sweep({a, c}) == 3  # b, the empty c and the temp file
+    assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == [f"{a.hex()}.jpg", "holiday.jpg"]
