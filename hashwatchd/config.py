@@ -61,6 +61,7 @@ class Settings:
     ignore: tuple[str, ...] = ("defaults",)
     raw_match: str = "exact"
     ignore_folders: tuple[str, ...] = ()
+    html_report: bool = True
     #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
     origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     #: The config file that was read, or the one that would have been (the default one, absent).
@@ -208,6 +209,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "ignore": _globs,
     "raw_match": _raw_match,
     "ignore_folders": _decided_globs,
+    "html_report": _bool,
 }
 
 

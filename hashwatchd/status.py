@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hashwatchd import decisions, paths, publish, report, systemd
+from hashwatchd import decisions, paths, publish, report, systemd, visual
 from hashwatchd.clocks import Clocks, now
 from hashwatchd.decisions import Decisions
 from hashwatchd.engine import Engine
@@ -38,6 +38,7 @@ class StatusWriter:
         self, path: Path, mode: int, interval: float, *, engine: Engine, roots: RootSet, settler: Settler
     ) -> None:
         self.path, self.mode, self.interval = path, mode, interval
+        self.page: visual.PageWriter | None = None  # the visual report, written beside the status file after it
         self._engine, self._roots, self._settler = engine, roots, settler
         self.clocks = Clocks(engine.store)
         self.decisions = Decisions()
@@ -120,6 +121,8 @@ class StatusWriter:
         self._error_logged = -_ERROR_EVERY
         self._dirty = False
         self._announce(doc, state)
+        if self.page is not None and not self.page.try_write(doc, visual.page_path(self.path), self.mode):
+            self._dirty = True  # previews are still being made: write again
         library, _ = self._engine.counts(Role.HAYSTACK)
         systemd.notify(
             f"STATUS={state.value}: {len(self._engine.outcomes)} needle images, "

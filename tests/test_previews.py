@@ -5,17 +5,27 @@ lacks, and swept when nothing needs them."""
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cards
 import cv2
 import numpy as np
+import pytest
 from helpers import encode, exif_rotated_jpeg, photo, write
 
-from hashwatchd import features, thumbnail
+from hashwatchd import cli, features, report, thumbnail, visual
+from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.model import Role, Status
+from hashwatchd.report import State
+from hashwatchd.store import Store
 from hashwatchd.thumbcache import ThumbCache
-from hashwatchd.workers import hash_one, preview_one
+from hashwatchd.workers import Pool, hash_one, preview_one
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _decoded(data: bytes) -> np.ndarray:
@@ -83,3 +93,124 @@ def test_the_cache_keeps_one_file_per_content_and_sweeps_only_its_own(tmp_path: 
     assert elsewhere.path(a).read_bytes() == b"jpeg-a"
     assert cache.sweep({a, c}) == 3  # b, the empty c and the temp file
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == [f"{a.hex()}.jpg", "holiday.jpg"]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    with Pool(2, DEFAULT_MAX_PIXELS) as p:
+        yield p
+
+
+def _engine(tmp_path: Path, pool: Pool) -> tuple[Engine, ThumbCache]:
+    cache = ThumbCache(tmp_path / "state/thumbs")
+    engine = Engine(Store.open(tmp_path / "state"), pool, previews=cache)
+    engine.set_roots({os.fsencode(tmp_path / "lib"): Role.HAYSTACK, os.fsencode(tmp_path / "card"): Role.NEEDLE})
+    engine.load()
+    engine.sync()
+    engine.refresh()
+    return engine, cache
+
+
+def _doc(engine: Engine, tmp_path: Path) -> report.Report:
+    roots = [os.fsencode(tmp_path / "card")]
+    return report.build(engine.sorted_outcomes(), roots, engine.counts(Role.HAYSTACK), state=State.DONE, now=NOW)
+
+
+def _digest(engine: Engine, path: Path) -> bytes:
+    fp = engine.needle_fp.get(os.fsencode(path), (None, None))[0] or engine.library.fingerprint(os.fsencode(path))
+    assert fp is not None
+    return fp.digest
+
+
+def test_needles_get_previews_when_hashed_library_copies_when_shown(tmp_path: Path, pool: Pool) -> None:
+    """Hashing stores every needle's preview and no library file's; writing the page makes the
+    previews of the library copies it shows (within its budget, then on the next write), and a
+    preview no needle needs any more is swept."""
+    pics = [photo(seed, 320, 240) for seed in range(4)]
+    write(tmp_path / "lib/0.png", encode(pics[0], ".png"))
+    write(tmp_path / "lib/1.png", encode(pics[1], ".png"))
+    write(tmp_path / "lib/unrelated.png", encode(pics[3], ".png"))
+    write(tmp_path / "card/same.jpg", encode(pics[0], ".jpg"))
+    write(tmp_path / "card/edited.jpg", encode(cv2.convertScaleAbs(pics[1], alpha=1.3, beta=-30), ".jpg"))
+    write(tmp_path / "card/new.jpg", encode(pics[2], ".jpg"))
+    engine, cache = _engine(tmp_path, pool)
+    assert {o.path.rsplit(b"/", 1)[1]: o.status for o in engine.sorted_outcomes()} == {
+        b"edited.jpg": Status.EDITED,
+        b"new.jpg": Status.MISSING,
+        b"same.jpg": Status.SAME,
+    }
+    needles = {_digest(engine, tmp_path / f"card/{n}.jpg") for n in ("same", "edited", "new")}
+    library = {_digest(engine, tmp_path / f"lib/{n}.png") for n in ("0", "1")}
+    assert {p.name for p in cache.directory.iterdir()} == {d.hex() + ".jpg" for d in needles}
+
+    writer = visual.PageWriter(engine, cache, budget=1)
+    page_file = tmp_path / "state/status.html"
+    assert not writer.write(_doc(engine, tmp_path), page_file)
+    assert 'data-previews-pending="1"' in page_file.read_text()
+    assert writer.write(_doc(engine, tmp_path), page_file)
+    assert 'data-previews-pending="0"' in page_file.read_text()
+    assert {p.name for p in cache.directory.iterdir()} == {d.hex() + ".jpg" for d in needles | library}
+    assert page_file.read_text().count('<img src="thumbs/') == 5
+
+    os.unlink(tmp_path / "card/new.jpg")
+    engine.sync()
+    engine.refresh()
+    writer.write(_doc(engine, tmp_path), page_file)
+    assert not cache.has(features.digest(encode(pics[2], ".jpg")))
+    assert len(list(cache.directory.iterdir())) == 4
+
+
+def test_a_page_elsewhere_gets_its_own_previews_and_leaves_the_cache_alone(tmp_path: Path, pool: Pool) -> None:
+    """`report --html DIR`'s writer (store=False): the previews the page shows are copied from the
+    cache or made into DIR/thumbs; the state directory's cache is neither filled nor swept."""
+    pic = photo(7, 320, 240)
+    write(tmp_path / "lib/0.png", encode(pic, ".png"))
+    write(tmp_path / "card/same.jpg", encode(pic, ".jpg"))
+    engine, cache = _engine(tmp_path, pool)
+    before = sorted(p.name for p in cache.directory.iterdir())
+    writer = visual.PageWriter(engine, cache, store=False)
+    assert writer.write(_doc(engine, tmp_path), tmp_path / "out/index.html")
+    assert sorted(p.name for p in cache.directory.iterdir()) == before
+    assert len(list((tmp_path / "out/thumbs").iterdir())) == 2  # the needle and its library copy
+    assert (tmp_path / "out/index.html").read_text().count('<img src="thumbs/') == 2
+
+
+def test_page_path_is_the_status_file_with_html() -> None:
+    """status.json -> status.html beside it; a status file already named .html does not lose to its page."""
+    assert visual.page_path(Path("/s/status.json")) == Path("/s/status.html")
+    assert visual.page_path(Path("/s/report")) == Path("/s/report.html")
+    assert visual.page_path(Path("/s/x.html")) == Path("/s/x.html.html")
+
+
+def _scan(tmp_path: Path, extra: str = "") -> int:
+    conf = tmp_path / "config.yaml"
+    conf.write_text(
+        f"haystack: {tmp_path / 'lib'}\nneedles: {tmp_path / 'card'}\nstate_dir: {tmp_path / 'state'}\n"
+        f"report: {tmp_path / 'out/status.json'}\nworkers: 1\n{extra}"
+    )
+    return cli.main(["scan", "--config", str(conf)])
+
+
+def test_scan_writes_the_page_beside_a_status_file_kept_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scan` with the status file outside the state directory: status.html beside it, with the
+    previews it shows in a thumbs/ of its own; the cache in the state directory keeps every
+    needle's and the shown library copy's. `html_report: false`: no page, no preview."""
+    pics = [photo(seed, 240, 180) for seed in range(2)]
+    write(tmp_path / "lib/0.png", encode(pics[0], ".png"))
+    write(tmp_path / "card/a.jpg", encode(pics[0], ".jpg"))
+    write(tmp_path / "card/new.jpg", encode(pics[1], ".jpg"))
+    assert _scan(tmp_path) == 0, capsys.readouterr().err
+    text = (tmp_path / "out/status.html").read_text()
+    assert text.count('<img src="thumbs/') == 3
+    assert len(list((tmp_path / "out/thumbs").iterdir())) == 3
+    assert len(list((tmp_path / "state/thumbs").iterdir())) == 3
+
+    other = tmp_path / "off"
+    shutil.copytree(tmp_path / "lib", other / "lib")
+    shutil.copytree(tmp_path / "card", other / "card")
+    assert _scan(other, "html_report: false\n") == 0, capsys.readouterr().err
+    assert (other / "out/status.json").exists()
+    assert not (other / "out/status.html").exists()
+    assert not (other / "state/thumbs").exists()
