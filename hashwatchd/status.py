@@ -76,6 +76,8 @@ class StatusWriter:
         idle or `interval` has passed since the last write."""
         if self._versions() != self._seen_versions:
             self._dirty = True
+        if self.page is not None and self.page.due():
+            return True  # the page was put off, or has previews left to make
         return self._dirty and (idle or time.monotonic() - self._last >= self.interval)
 
     def _announce(self, doc: Report, state: State) -> None:
@@ -121,8 +123,8 @@ class StatusWriter:
         self._error_logged = -_ERROR_EVERY
         self._dirty = False
         self._announce(doc, state)
-        if self.page is not None and not self.page.try_write(doc, visual.page_path(self.path), self.mode):
-            self._dirty = True  # previews are still being made: write again
+        if self.page is not None:
+            self.page.try_write(doc, visual.page_path(self.path), self.mode)
         library, _ = self._engine.counts(Role.HAYSTACK)
         systemd.notify(
             f"STATUS={state.value}: {len(self._engine.outcomes)} needle images, "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from hashwatchd import files, page, paths, publish
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 THUMBS = "thumbs"
 #: A page that cannot be written is logged at most this often.
 _ERROR_EVERY = 60.0
+#: The daemon writes the page at most once per this many times what the last one cost (rendering,
+#: writing, sweeping; 10,000 needles take about 0.5 s): with a large needle set, its loop spends
+#: at most a tenth of its time on the page while things change.
+COST_RATIO = 10.0
+#: A page that could not be written is tried again after this many seconds.
+_RETRY = 5.0
 
 
 def page_path(report_path: Path) -> Path:
@@ -57,13 +63,24 @@ class PageWriter:
 
     `store`: previews made here go into the cache (the daemon and `scan`, which own the state
     directory), else only beside the page (`report --html`, which only reads it). `budget`:
-    previews made per write (None: all of them).
+    previews made per write (None: all of them). `clock`: seconds, for `try_write`'s pace.
     """
 
-    def __init__(self, engine: Engine, cache: ThumbCache, *, store: bool = True, budget: int | None = None) -> None:
-        self.engine, self.cache, self.store, self.budget = engine, cache, store, budget
+    def __init__(
+        self,
+        engine: Engine,
+        cache: ThumbCache,
+        *,
+        store: bool = True,
+        budget: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine, self.cache, self.store, self.budget, self._clock = engine, cache, store, budget, clock
         self._failed: set[tuple[bytes, bytes]] = set()  # (path, digest) whose preview could not be made
         self._error_logged = -_ERROR_EVERY
+        self.cost = 0.0  # seconds the last page took, previews aside
+        self._next = -float("inf")  # try_write writes again from this time on
+        self._owed = False  # a write was put off, or left previews to make
 
     def write(self, report: Report, path: Path, mode: int = 0o644) -> bool:
         """Write the page of `report` to `path` and the previews it shows beside it; whether every
@@ -83,6 +100,7 @@ class PageWriter:
             now = todo if self.budget is None else todo[: self.budget]
             self._make(now, fps, target, here)
             todo = todo[len(now) :]
+        start = self._clock()
         previews = {p: f"{THUMBS}/{here.path(fp.digest).name}" for p, fp in fps.items() if here.has(fp.digest)}
         sizes = {p: (fp.width, fp.height) for p, fp in fps.items()}
         text = page.render(report, outcomes, previews, sizes, previews_pending=len(todo))
@@ -91,21 +109,33 @@ class PageWriter:
         here.sweep(shown if not own else shown | self._needle_digests())
         if self.store and not own:
             self.cache.sweep(shown | self._needle_digests())
+        self.cost = self._clock() - start
         return not todo
 
-    def try_write(self, report: Report, path: Path, mode: int = 0o644) -> bool:
-        """`write`, logging a failure (at most once a minute) instead of raising it: the page is a
-        second output, which must never cost the status file. False when it should be written again."""
+    def try_write(self, report: Report, path: Path, mode: int = 0o644) -> None:
+        """What the daemon calls with each status file it writes: `write`, unless the last page was
+        written less than COST_RATIO times its cost ago (then the page is owed: `due`), and logging
+        a failure (at most once a minute) instead of raising it, since the page is a second output
+        that must never cost the status file. The last page, when the daemon stops, is always written."""
+        now = self._clock()
+        if now < self._next and report.state is not State.STOPPED:
+            self._owed = True
+            return
         try:
             done = self.write(report, path, mode)
         except PublishError as exc:
-            now = time.monotonic()
+            self._owed, self._next = True, now + _RETRY
             if now - self._error_logged >= _ERROR_EVERY:
                 log.error("visual report: %s (retrying; logged once a minute)", exc)
                 self._error_logged = now
-            return True  # the status file's own retries bring it back; do not spin on it
+            return
+        self._owed = not done
+        self._next = self._clock() + COST_RATIO * self.cost
         self._error_logged = -_ERROR_EVERY
-        return done
+
+    def due(self) -> bool:
+        """Whether a page was put off (or left previews to make) and may be written now."""
+        return self._owed and self._clock() >= self._next
 
     def _fingerprint(self, path: bytes) -> Fingerprint | None:
         needle = self.engine.needle_fp.get(path)

@@ -18,6 +18,7 @@ from helpers import encode, exif_rotated_jpeg, photo, write
 
 from hashwatchd import cli, features, report, thumbnail, visual
 from hashwatchd.engine import Engine
+from hashwatchd.errors import PublishError
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.model import Role, Status
 from hashwatchd.report import State
@@ -214,3 +215,48 @@ def test_scan_writes_the_page_beside_a_status_file_kept_elsewhere(
     assert (other / "out/status.json").exists()
     assert not (other / "out/status.html").exists()
     assert not (other / "state/thumbs").exists()
+
+
+def test_the_daemon_writes_a_costly_page_less_often(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """try_write puts the page off until COST_RATIO times what the last one cost has passed, and
+    then says it is due; a page that left previews to make is due again; the last page of a
+    stopping daemon is never put off; a page that cannot be written is tried again later."""
+    now = [100.0]
+    writer = visual.PageWriter(None, ThumbCache(tmp_path), clock=lambda: now[0])  # type: ignore[arg-type]
+    written: list[State] = []
+    outcome = ["done"]
+
+    def write(doc: report.Report, path: Path, mode: int = 0o644) -> bool:
+        written.append(doc.state)
+        writer.cost = 2.0
+        if outcome[0] == "fails":
+            raise PublishError("cannot write the page: No space left on device")
+        return outcome[0] == "done"
+
+    monkeypatch.setattr(writer, "write", write)
+
+    def doc(state: State = State.WATCHING) -> report.Report:
+        return report.build([], [b"/n"], (0, 0), state=state, now=NOW)
+
+    writer.try_write(doc(), tmp_path / "p.html")
+    assert len(written) == 1 and not writer.due()
+    now[0] += 5
+    writer.try_write(doc(), tmp_path / "p.html")  # within 10 x 2 s: put off
+    assert len(written) == 1 and not writer.due()
+    now[0] += 15
+    assert writer.due()
+    writer.try_write(doc(State.WATCHING), tmp_path / "p.html")
+    assert len(written) == 2 and not writer.due()
+    writer.try_write(doc(State.STOPPED), tmp_path / "p.html")
+    assert written[-1] is State.STOPPED
+    outcome[0] = "previews left"
+    now[0] += 100
+    writer.try_write(doc(), tmp_path / "p.html")
+    assert len(written) == 4 and not writer.due()
+    now[0] += 20
+    assert writer.due()
+    outcome[0] = "fails"
+    writer.try_write(doc(), tmp_path / "p.html")  # the write fails: retried in a few seconds
+    assert not writer.due()
+    now[0] += 10
+    assert writer.due()
