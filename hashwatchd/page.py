@@ -20,7 +20,7 @@ import html
 import os
 from collections.abc import Mapping, Sequence
 
-from hashwatchd.model import Match, Outcome, Status, Tier
+from hashwatchd.model import Kind, Match, Outcome, Status, Tier
 from hashwatchd.report import FolderReport, FolderStatus, Report, State
 
 #: Matches of imported pictures shown per folder (they are folded away; the rest are counted).
@@ -100,13 +100,15 @@ def render(
     previews: Mapping[bytes, str],
     sizes: Mapping[bytes, Size] | None = None,
     *,
+    kinds: Mapping[bytes, Kind] | None = None,
     previews_pending: int = 0,
 ) -> str:
     """The page's text. `previews` maps a path to its preview's URL relative to the page (paths
     without one show a placeholder); `sizes` gives a picture's displayed size, for the reasons;
-    `previews_pending` says how many previews are still being made (the page says so)."""
+    `kinds` what a file is (a raw file or a video says so under its preview; a needle's kind is
+    its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
     by_dir = _by_folder(outcomes)
-    ctx = _Context(previews, sizes or {})
+    ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
     todo = [f for f in report.folders if f.status.todo]
     rest = [f for f in report.folders if not f.status.todo]
     ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + rest, 1)}
@@ -130,8 +132,8 @@ def render(
 
 
 class _Context:
-    def __init__(self, previews: Mapping[bytes, str], sizes: Mapping[bytes, Size]) -> None:
-        self.previews, self.sizes = previews, sizes
+    def __init__(self, previews: Mapping[bytes, str], sizes: Mapping[bytes, Size], kinds: Mapping[bytes, Kind]) -> None:
+        self.previews, self.sizes, self.kinds = previews, sizes, kinds
 
     def figure(self, path: bytes, caption: str, note: str = "") -> str:
         """A preview (or its placeholder) with a caption; the whole path shows on hover."""
@@ -147,8 +149,11 @@ class _Context:
         )
 
     def size(self, path: bytes) -> str:
+        """The note under a preview: the picture's size, and `raw` or `video` for those."""
         s = self.sizes.get(path)
-        return f"{s[0]}\u00d7{s[1]}" if s else ""
+        kind = self.kinds.get(path, Kind.PHOTO)
+        label = f" {kind.label}" if kind in (Kind.RAW, Kind.VIDEO) else ""
+        return (f"{s[0]}\u00d7{s[1]}" if s else "") + label
 
 
 def _head(report: Report, todo: Sequence[FolderReport]) -> str:

@@ -103,7 +103,8 @@ class PageWriter:
         start = self._clock()
         previews = {p: f"{THUMBS}/{here.path(fp.digest).name}" for p, fp in fps.items() if here.has(fp.digest)}
         sizes = {p: (fp.width, fp.height) for p, fp in fps.items()}
-        text = page.render(report, outcomes, previews, sizes, previews_pending=len(todo))
+        kinds = {p: fp.kind for p, fp in fps.items()}
+        text = page.render(report, outcomes, previews, sizes, kinds=kinds, previews_pending=len(todo))
         publish.write_atomic(path, text.encode("utf-8"), mode)
         shown = {fp.digest for fp in fps.values()}
         here.sweep(shown if not own else shown | self._needle_digests())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from hashwatchd import page, report
-from hashwatchd.model import Match, Outcome, Problem, Status, Tier
+from hashwatchd.model import Kind, Match, Outcome, Problem, Status, Tier
 from hashwatchd.report import Report, State
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -160,3 +160,19 @@ def test_an_empty_report_is_a_page_too() -> None:
     text = page.render(_report([], [b"/n"]), {}, {})
     assert "No needle folder holds a picture yet." in text
     assert 'data-state="watching"' in text
+
+
+def test_raw_files_and_videos_say_so_under_their_preview() -> None:
+    """A raw file and a video are labelled under their preview (a needle by its outcome's kind, a
+    library copy by the kind it was given); a photo is not."""
+    outs = [
+        Outcome(b"/n/a/IMG_1.CR2", Status.MISSING, kind=Kind.RAW),
+        Outcome(b"/n/a/MVI_2.MP4", Status.SAME, (Match(b"/lib/MVI_2.mov", Tier.SAME, 0),), kind=Kind.VIDEO),
+        Outcome(b"/n/a/IMG_3.JPG", Status.MISSING),
+    ]
+    sizes = {o.path: (640, 480) for o in outs} | {b"/lib/MVI_2.mov": (640, 480)}
+    text = page.render(
+        _report(outs, [b"/n"]), {o.path: o for o in outs}, {}, sizes, kinds={b"/lib/MVI_2.mov": Kind.VIDEO}
+    )
+    notes = [n for n in Page(text).text if "640\u00d7480" in n]
+    assert notes == ["640\u00d7480 raw", "640\u00d7480", "640\u00d7480 video", "640\u00d7480 video"]
