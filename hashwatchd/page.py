@@ -109,8 +109,8 @@ def render(
     its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
     by_dir = _by_folder(outcomes)
     ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
-    todo = [f for f in report.folders if f.status.todo]
-    rest = [f for f in report.folders if not f.status.todo]
+    todo = [f for f in report.folders if f.todo]
+    rest = [f for f in report.folders if not f.todo]
     ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + rest, 1)}
     parts = [_head(report, todo), _header(report, todo, ids, previews_pending), "<main>"]
     if todo:
@@ -169,9 +169,9 @@ def _head(report: Report, todo: Sequence[FolderReport]) -> str:
 
 
 def _header(report: Report, todo: Sequence[FolderReport], ids: Mapping[int, str], previews_pending: int) -> str:
-    missing = sum(f.counts[Status.MISSING] for f in report.folders)
-    edited = sum(f.counts[Status.EDITED] for f in report.folders)
-    bad = sum(f.counts[Status.UNREADABLE] for f in report.folders)
+    missing = sum(f.counts[Status.MISSING] for f in todo)
+    edited = sum(f.counts[Status.EDITED] for f in todo)
+    bad = sum(f.counts[Status.UNREADABLE] for f in todo)
     offline = sum(not f.online for f in report.folders)
     needles = sum(f.images for f in report.folders)
     state = _STATE[report.state]
@@ -216,6 +216,8 @@ def _todo_summary(f: FolderReport) -> str:
 def _badges(f: FolderReport) -> str:
     label, cls = _FOLDER_STATUS[f.status]
     out = [f'<span class="badge {cls}">{label}</span>']
+    if f.ignored:
+        out.append('<span class="badge off">ignored: decided not to import</span>')
     if not f.online:
         out.append('<span class="badge off">offline: counts as last seen</span>')
     if not f.complete:
@@ -230,6 +232,8 @@ def _counts(f: FolderReport) -> str:
         if c[status]:
             parts.append(f"<b>{c[status]:,}</b> {word}")
     parts.append(f"<b>{f.imported:,}</b> in the library")
+    if f.ignored_files:
+        parts.append(f"<b>{f.ignored_files:,}</b> ignored")
     return " \u00b7 ".join(parts)
 
 
@@ -240,7 +244,9 @@ def _folder(
     outcomes: Mapping[bytes, Outcome],
     ctx: _Context,
 ) -> str:
-    classes = ["folder", "todo" if f.status.todo else "done"]
+    classes = ["folder", "todo" if f.todo else "done"]
+    if f.ignored:
+        classes.append("ignored")
     if not f.online:
         classes.append("offline")
     if not f.complete:
@@ -250,6 +256,7 @@ def _folder(
         f"<h3>{_folder_title(f)}</h3>",
         f'<div class="sub">{_badges(f)}<span class="counts">{_counts(f)}</span></div>',
     ]
+    decided = len(out)  # an ignored folder's missing and edited pictures are folded away
     if f.missing_paths:
         items = "".join(
             f"<li>{ctx.figure(p, _t(os.path.basename(p)), ctx.size(p))}</li>" for p in sorted(f.missing_paths)
@@ -263,6 +270,10 @@ def _folder(
             f"<span>{f.counts[Status.EDITED]:,}</span></h4>"
         )
         out.append(f'<ul class="pairs">{"".join(pairs)}</ul>')
+    if f.ignored and len(out) > decided:
+        shown = "".join(out[decided:])
+        del out[decided:]
+        out.append(f"<details><summary>Decided not to import</summary>{shown}</details>")
     if f.unreadable:
         rows = "".join(
             f'<li><span class="file" title="{_t(p)}">{_t(os.path.basename(p.rstrip(b"/")) or p)}</span> '
@@ -344,6 +355,8 @@ padding:14px 18px 16px;margin:0 0 14px;box-shadow:0 1px 2px rgba(16,24,40,.05)}
 .folder.todo{border-left-color:var(--miss)}
 .folder.done{border-left-color:var(--ok);padding-bottom:12px}
 .folder.offline{border-left-color:var(--off);background:#f8f9fb}
+.folder.ignored{border-left-color:var(--off)}
+.folder.ignored summary{color:var(--muted)}
 .folder h3{margin:0;font-size:16px;font-weight:650;word-break:break-all}
 .folder h3 .root{color:var(--muted);font-weight:400}
 .sub{margin:5px 0 2px;display:flex;flex-wrap:wrap;align-items:center;gap:6px}

@@ -83,8 +83,9 @@ def test_file_names_are_text_never_markup() -> None:
 
 
 def test_folders_to_import_come_first_then_the_rest() -> None:
-    """Partial and not-imported folders first (by root then path), then imported and empty ones;
-    the header counts them and links to each folder still to import."""
+    """Partial and not-imported folders, and folders with unreadable files (not in the library
+    either), first (by root then path), then imported ones; the header counts them and links to
+    each folder still to import."""
     lib = (Match(b"/lib/x.png", Tier.SAME, 2),)
     outs = [
         Outcome(b"/n/a/1.jpg", Status.SAME, lib),
@@ -94,11 +95,11 @@ def test_folders_to_import_come_first_then_the_rest() -> None:
         Outcome(b"/n/d/1.jpg", Status.UNREADABLE, problem=Problem("empty", "the file is empty")),
     ]
     parsed = Page(page.render(_report(outs, [b"/n"]), {o.path: o for o in outs}, {}))
-    assert parsed.folders == ["/n/b", "/n/c", "/n/a", "/n/d"]
-    assert [a for a in parsed.attrs("a", "href")] == ["#folder-1", "#folder-2"]
+    assert parsed.folders == ["/n/b", "/n/c", "/n/d", "/n/a"]
+    assert [a for a in parsed.attrs("a", "href")] == ["#folder-1", "#folder-2", "#folder-3"]
     assert [a["id"] for t, a in parsed.tags if t == "section"] == [f"folder-{i}" for i in range(1, 5)]
     text = "".join(parsed.text)
-    assert "2 folders to import" in text and "2 pictures missing" in text
+    assert "3 folders to import" in text and "2 pictures missing" in text
     assert "To import" in text and "Nothing to import" in text
 
 
@@ -176,3 +177,35 @@ def test_raw_files_and_videos_say_so_under_their_preview() -> None:
     )
     notes = [n for n in Page(text).text if "640\u00d7480" in n]
     assert notes == ["640\u00d7480 raw", "640\u00d7480", "640\u00d7480 video", "640\u00d7480 video"]
+
+
+class _Decided:
+    """A person decided not to import /n/old and the single file /n/mix/skip.jpg."""
+
+    def folder(self, directory: bytes) -> bool:
+        return directory == b"/n/old"
+
+    def file(self, path: bytes) -> bool:
+        return path == b"/n/mix/skip.jpg"
+
+
+def test_a_folder_decided_not_to_import_is_not_to_import() -> None:
+    """An ignored folder comes after the folders to import, says so, folds its missing pictures
+    away and is left out of the header's totals; a file ignored by itself is counted as such."""
+    outs = [
+        Outcome(b"/n/mix/new.jpg", Status.MISSING),
+        Outcome(b"/n/mix/skip.jpg", Status.MISSING),
+        Outcome(b"/n/old/1.jpg", Status.MISSING),
+        Outcome(b"/n/old/2.jpg", Status.MISSING),
+    ]
+    doc = report.build(outs, [b"/n"], (10, 0), state=State.WATCHING, decided=_Decided(), now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {o.path: "thumbs/x.jpg" for o in outs})
+    parsed = Page(text)
+    assert parsed.folders == ["/n/mix", "/n/old"]
+    sections = {a["id"]: (a["class"] or "").split() for t, a in parsed.tags if t == "section"}
+    assert sections == {"folder-1": ["folder", "todo"], "folder-2": ["folder", "done", "ignored"]}
+    words = "".join(parsed.text)
+    assert "ignored: decided not to import" in words and "1 ignored" in words
+    assert "1 folder to import" in words and "1 picture missing" in words
+    old = text[text.index('id="folder-2"') :]
+    assert old.index("<details><summary>Decided not to import") < old.index("1.jpg")
