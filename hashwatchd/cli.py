@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hashwatchd import config, decisions, files, logs, paths, publish, store
+from hashwatchd import config, decisions, files, logs, paths, publish, store, visual
 from hashwatchd.clocks import Clocks, now
 from hashwatchd.daemon import HOUSEKEEPING, Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
 from hashwatchd.model import Kind, Outcome, Role, Status
 from hashwatchd.report import FolderStatus, Report, State, build
+from hashwatchd.thumbcache import ThumbCache
 from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     unign = command("unignore", "take back `hashwatchd ignore PATH`")
     unign.add_argument("paths", nargs="+", metavar="PATH")
     unign.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
+
+    rep = command("report", "write the visual report (an HTML page and its previews) from the index")
+    rep.add_argument("--html", type=Path, metavar="DIR", required=True, help="write DIR/index.html and DIR/thumbs/")
+    rep.add_argument("--state-dir", type=Path, metavar="DIR", help="where the index lives")
+    rep.add_argument("--needles", nargs="+", metavar="DIR", help="needle roots to show (default: all in the index)")
 
     hsh = command("hash", "print the perceptual hashes of image files")
     hsh.add_argument("images", nargs="+", metavar="IMAGE")
@@ -229,7 +235,8 @@ def _scan(args: argparse.Namespace) -> int:
     if args.rebuild:
         store.rebuild(s.state_dir)
     with store.Store.open(s.state_dir) as st, _pool(s) as pool:
-        engine = Engine(st, pool, s)
+        previews = ThumbCache(s.state_dir / "thumbs") if s.html_report else None
+        engine = Engine(st, pool, s, previews=previews)
         engine.set_roots({**dict.fromkeys(haystack, Role.HAYSTACK), **dict.fromkeys(needles, Role.NEEDLE)})
         engine.load()
         engine.prune({Role.HAYSTACK: haystack, Role.NEEDLE: needles})
@@ -241,6 +248,8 @@ def _scan(args: argparse.Namespace) -> int:
         clocks = Clocks(st)
         clocks.stamp(doc.folders, stamp)
         clocks.save((f.root, f.path) for f in doc.folders)
+        if previews is not None:
+            visual.PageWriter(engine, previews).try_write(doc, visual.page_path(s.report_path), s.report_mode)
     publish.write_json(s.report_path, doc.to_json(), s.report_mode)
     if args.json:
         print(json.dumps(doc.to_json(), indent=1))
@@ -519,6 +528,25 @@ def _applies_when(s: config.Settings) -> str:
     )
 
 
+def _report(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    out = args.html.absolute()
+    with _read_index(s) as st, _pool(s) as pool:
+        engine = Engine(st, pool, s)
+        engine.load()
+        engine.refresh()
+        roots = visual.index_roots(engine, s.needles)
+        offline = [r for r in roots if not os.path.isdir(r)]
+        outcomes = engine.sorted_outcomes()
+        decided = decisions.load(s.state_dir, s.ignore_folders)
+        library = engine.counts(Role.HAYSTACK)
+        doc = build(outcomes, roots, library, state=State.DONE, offline=offline, decided=decided, now=now())
+        writer = visual.PageWriter(engine, ThumbCache(s.state_dir / "thumbs"), store=False)
+        writer.write(doc, out / "index.html")
+    print(f"visual report of {len(doc.folders)} folders written to {out / 'index.html'}")
+    return 0
+
+
 def _hash(args: argparse.Namespace) -> int:
     from hashwatchd.features import to_hex  # noqa: PLC0415 (OpenCV loads only for commands that decode here)
 
@@ -559,3 +587,4 @@ _COMMANDS = {
     "unignore": _unignore,
     "hash": _hash,
 }
+_COMMANDS["report"] = _report

@@ -62,6 +62,7 @@ class Settings:
     raw_match: str = "exact"
     ignore_folders: tuple[str, ...] = ()
     decoder_idle_exit: float = 60.0
+    html_report: bool = True
     #: Where each value came from, by field name: (config file, key) or ("", --flag); defaults are absent.
     origins: Mapping[str, tuple[str, str]] = field(default_factory=dict, compare=False, repr=False)
     #: The config file that was read, or the one that would have been (the default one, absent).
@@ -210,6 +211,7 @@ _KEYS: dict[str, Callable[[str, Any, str], Any]] = {
     "raw_match": _raw_match,
     "ignore_folders": _decided_globs,
     "decoder_idle_exit": _seconds,
+    "html_report": _bool,
 }
 
 

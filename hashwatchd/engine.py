@@ -36,6 +36,7 @@ from hashwatchd.pathmap import PathMap
 from hashwatchd.reconcile import Diff
 from hashwatchd.records import pack_stat
 from hashwatchd.store import Store
+from hashwatchd.thumbcache import ThumbCache
 from hashwatchd.workers import Hashed, Pool, decoders
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,10 @@ class Engine:
         keep_unsaved: bool = False,
         heartbeat: Callable[[], None] | None = None,
         stopping: Callable[[], bool] = _never,
+        previews: ThumbCache | None = None,
     ) -> None:
         self.store, self.pool = store, pool
+        self.previews = previews  # where hashed needles' previews go (visual report), if anywhere
         self.configure(settings or Settings())
         self.keep_unsaved = keep_unsaved
         self._beat = heartbeat or (lambda: None)
@@ -323,9 +326,15 @@ class Engine:
         out = Indexed()
         batch: list[Entry] = []
         finished: set[bytes] = set()
-        for n, result in enumerate(self.pool.map(todo), 1):
+        if self.previews is None:
+            results = self.pool.map(todo)
+        else:
+            results = self.pool.map(todo, previews={p for p in todo if self.role_of(p) is Role.NEEDLE})
+        for n, result in enumerate(results, 1):
             finished.add(result.path)
             self._beat()
+            if self.previews is not None and result.preview and result.fingerprint:
+                self.previews.put(result.fingerprint.digest, result.preview)
             if result.problem and result.problem.code in ("vanished", "changed"):
                 out.retry.append(result.path)
             else:

@@ -10,6 +10,8 @@ digests), to prove it (Source.full_digest, asked for by the engine).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hashwatchd import decode, features, formats, raw, video
 from hashwatchd.decode import Picture
 from hashwatchd.errors import PhotoError
@@ -53,14 +55,25 @@ def _whole(src: Source) -> bytes:
     return src.read_all()
 
 
-def fingerprint(src: Source, kind: Kind, max_pixels: int, min_side: int = decode.MIN_SIDE) -> Fingerprint:
-    """The fingerprint of a file of `kind`. Raises PhotoError."""
+def fingerprint(
+    src: Source,
+    kind: Kind,
+    max_pixels: int,
+    min_side: int = decode.MIN_SIDE,
+    picture_seen: Callable[[Picture], object] | None = None,
+) -> Fingerprint:
+    """The fingerprint of a file of `kind`. Raises PhotoError. `picture_seen` is given the picture
+    it decoded (a raw file's preview, a video's first sampled frame): the visual report's preview."""
+    seen = picture_seen or (lambda picture: None)
     if kind is Kind.PHOTO:
         data = _whole(src)
-        return features.fingerprint(decode.decode(data, max_pixels, min_side), data)
+        seen(photo := decode.decode(data, max_pixels, min_side))
+        return features.fingerprint(photo, data)
     if kind is Kind.RAW:
-        return describe(raw.decode(src, max_pixels, min_side), src.sample_digest(), Kind.RAW)
+        seen(preview := raw.decode(src, max_pixels, min_side))
+        return describe(preview, src.sample_digest(), Kind.RAW)
     sampled = video.sample(src)
+    seen(Picture(sampled.frames[0], sampled.width, sampled.height, "video"))
     frames = [describe(Picture(f, sampled.width, sampled.height, "video"), b"", Kind.VIDEO) for f in sampled.frames]
     first = frames[0]
     return Fingerprint(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hashwatchd import decisions, paths, publish, report, systemd
+from hashwatchd import decisions, paths, publish, report, systemd, visual
 from hashwatchd.clocks import Clocks, now
 from hashwatchd.decisions import Decisions
 from hashwatchd.engine import Engine
@@ -38,6 +38,7 @@ class StatusWriter:
         self, path: Path, mode: int, interval: float, *, engine: Engine, roots: RootSet, settler: Settler
     ) -> None:
         self.path, self.mode, self.interval = path, mode, interval
+        self.page: visual.PageWriter | None = None  # the visual report, written beside the status file after it
         self._engine, self._roots, self._settler = engine, roots, settler
         self.clocks = Clocks(engine.store)
         self.decisions = Decisions()
@@ -75,13 +76,19 @@ class StatusWriter:
         idle or `interval` has passed since the last write."""
         if self._versions() != self._seen_versions:
             self._dirty = True
+        if self.page is not None and self.page.due():
+            return True  # the page was put off, or has previews left to make
         return self._dirty and (idle or time.monotonic() - self._last >= self.interval)
 
     def next_write(self) -> float | None:
-        """When (time.monotonic) a change waiting for the interval to pass is due, if one waits."""
-        if not self._dirty and self._versions() == self._seen_versions:
-            return None
-        return self._last + self.interval
+        """When (time.monotonic) a change waiting for the interval to pass, or a page put off, is
+        due, if one waits."""
+        waits = []
+        if self._dirty or self._versions() != self._seen_versions:
+            waits.append(self._last + self.interval)
+        if self.page is not None and (owed := self.page.owed_at()) is not None:
+            waits.append(owed)
+        return min(waits, default=None)
 
     def _announce(self, doc: Report, state: State) -> None:
         """One line for each folder that appears while the daemon watches (a card copied in);
@@ -126,6 +133,8 @@ class StatusWriter:
         self._error_logged = -_ERROR_EVERY
         self._dirty = False
         self._announce(doc, state)
+        if self.page is not None:
+            self.page.try_write(doc, visual.page_path(self.path), self.mode)
         library, _ = self._engine.counts(Role.HAYSTACK)
         systemd.notify(
             f"STATUS={state.value}: {len(self._engine.outcomes)} needle images, "

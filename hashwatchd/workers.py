@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -44,9 +44,10 @@ READS = 2
 
 @dataclass(frozen=True, slots=True)
 class HashTask:
-    """Read, decode and fingerprint the file at `path`."""
+    """Read, decode and fingerprint the file at `path` (and make its preview, when `preview`)."""
 
     path: bytes
+    preview: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,14 @@ class DigestTask:
     path: bytes
 
 
-Task = HashTask | PixelTask | DigestTask
+@dataclass(frozen=True, slots=True)
+class PreviewTask:
+    """Make the preview (thumbnail.py) of the file at `path`, for the visual report."""
+
+    path: bytes
+
+
+Task = HashTask | PixelTask | DigestTask | PreviewTask
 
 #: Seconds close() gives all decoders together to stop by themselves before it kills them.
 CLOSE_GRACE = 2.0
@@ -89,6 +97,7 @@ class Hashed:
     fingerprint: Fingerprint | None
     problem: Problem | None
     kind: Kind = Kind.OTHER
+    preview: bytes | None = None  # a JPEG, when the task asked for one (never stored in the index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +123,17 @@ class PixelCheck:
     problem: Problem | None = None
 
 
-Result = Hashed | PixelCheck | Digested
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The preview of one file, and the content digest (its fingerprint's) of what it was made from."""
+
+    path: bytes
+    digest: bytes | None
+    jpeg: bytes | None
+    problem: Problem | None = None
+
+
+Result = Hashed | PixelCheck | Digested | Preview
 
 _CRASHED = Problem("decoder-crashed", "the decoder process died")
 _OUT_OF_MEMORY = Problem("too-large", "out of memory while decoding")
@@ -133,16 +152,19 @@ def decoders() -> bytes:
     return "; ".join([f"hashwatchd-reads {READS}", *(f"{name} {of(name)}" for name in DECODERS)]).encode()
 
 
-def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Hashed:
-    """Read, decode and fingerprint one file in this process (what a worker does per task)."""
-    from hashwatchd import files, media  # noqa: PLC0415 - the decoders load only in workers
+def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False, preview: bool = False) -> Hashed:
+    """Read, decode and fingerprint one file in this process (what a worker does per task); with
+    `preview`, also encode the preview of the picture it decoded."""
+    from hashwatchd import files, media, thumbnail  # noqa: PLC0415 - the decoders load only in workers
 
     fs, kind = None, Kind.OTHER
+    previews: list[bytes] = []
+    seen = (lambda picture: previews.append(thumbnail.encode(picture))) if preview else None
     try:
         with files.open_source(path, follow_symlinks=follow_symlinks) as (src, fs):
             kind = media.kind_of(src)
-            fp = media.fingerprint(src, kind, max_pixels)
-        return Hashed(path, fs, fp, None, kind)
+            fp = media.fingerprint(src, kind, max_pixels, picture_seen=seen)
+        return Hashed(path, fs, fp, None, kind, previews[0] if previews else None)
     except PhotoError as exc:
         return Hashed(path, fs, None, _problem(exc, path), kind)
     except MemoryError:
@@ -193,10 +215,21 @@ def digest_one(path: bytes, follow_symlinks: bool = False) -> Digested:
         return Digested(path, fs, None, Problem(exc.code, exc.detail))
 
 
+def preview_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> Preview:
+    """Read and decode one file and encode its preview, with its fingerprint's digest (what the
+    index holds for the content the preview shows)."""
+    hashed = hash_one(path, max_pixels, follow_symlinks, preview=True)
+    if hashed.fingerprint is None or hashed.preview is None:
+        return Preview(path, None, None, hashed.problem)
+    return Preview(path, hashed.fingerprint.digest, hashed.preview)
+
+
 def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
     _injected_fault(task.path)
     if isinstance(task, HashTask):
-        return hash_one(task.path, max_pixels, follow_symlinks)
+        return hash_one(task.path, max_pixels, follow_symlinks, task.preview)
+    if isinstance(task, PreviewTask):
+        return preview_one(task.path, max_pixels, follow_symlinks)
     if isinstance(task, DigestTask):
         return digest_one(task.path, follow_symlinks)
     return check_pair(task.needle, task.library, task.short_side, max_pixels, follow_symlinks)
@@ -219,6 +252,8 @@ def _failed(task: Task, problem: Problem) -> Result:
         return Hashed(task.path, None, None, problem)
     if isinstance(task, DigestTask):
         return Digested(task.path, None, None, problem)
+    if isinstance(task, PreviewTask):
+        return Preview(task.path, None, None, problem)
     return PixelCheck(task.needle, task.library, None, problem)
 
 
@@ -357,9 +392,10 @@ class Pool:
             log.info("decoders idle for %g s: stopping them until work comes", self.idle_exit)
             self._stop_workers()
 
-    def map(self, paths: Iterable[bytes]) -> Iterator[Hashed]:
-        """Hash every path; results come in completion order, one per path."""
-        for result in self._run(HashTask(p) for p in paths):
+    def map(self, paths: Iterable[bytes], previews: Container[bytes] = ()) -> Iterator[Hashed]:
+        """Hash every path; results come in completion order, one per path. Paths in `previews`
+        come back with their preview."""
+        for result in self._run(HashTask(p, p in previews) for p in paths):
             assert isinstance(result, Hashed)
             yield result
 
@@ -386,6 +422,12 @@ class Pool:
         self._cancelled = True
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"!")
+
+    def previews(self, paths: Iterable[bytes]) -> Iterator[Preview]:
+        """Make the preview of each path; completion order."""
+        for result in self._run(PreviewTask(p) for p in paths):
+            assert isinstance(result, Preview)
+            yield result
 
     def _run(self, tasks: Iterable[Task]) -> Iterator[Result]:
         """Each worker holds up to DEPTH tasks, so it never waits for this process to hand it the

@@ -1,0 +1,396 @@
+"""The visual report: one self-contained HTML page a person opens in a browser to decide what
+to import (README, "The visual report").
+
+Pure: it takes the Report, each needle's Outcome (the library copies behind `same` and
+`edited`), the preview each path may show (a relative URL, `thumbs/<digest hex>.jpg`) and the
+pictures' sizes, and returns the page's text. Folders still to import come first, each with its
+counts, the previews of its missing pictures, its `edited` pictures beside their library copy
+and the reason, and its unreadable files; folders with nothing to import follow, their matches
+folded away. Offline and incomplete folders are marked.
+
+Every text that comes from the disk (a file name is data, never markup) goes through `_t`:
+html.escape with quotes, so it is safe in attributes too, and file names that are not UTF-8
+shown with \\udcXX escapes, as the status file shows them. No script and no external asset
+(a Content-Security-Policy forbids both), so the page works from file://.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping, Sequence
+
+from hashwatchd.model import Kind, Match, Outcome, Status, Tier
+from hashwatchd.report import FolderReport, FolderStatus, Report, State
+
+#: Matches of imported pictures shown per folder (they are folded away; the rest are counted).
+PAIRS_SHOWN = 200
+
+Size = tuple[int, int]
+
+_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+_STATE = {
+    State.DONE: "scan finished",
+    State.SCANNING: "scanning",
+    State.WATCHING: "watching for changes",
+    State.STOPPED: "daemon stopped",
+}
+
+_FOLDER_STATUS = {
+    FolderStatus.NOT_IMPORTED: ("not imported", "miss"),
+    FolderStatus.PARTIAL: ("partly imported", "part"),
+    FolderStatus.IMPORTED: ("imported", "ok"),
+    FolderStatus.EMPTY: ("no readable picture", "none"),
+}
+
+
+def _t(value: str | bytes) -> str:
+    """Text for the page: escaped, and with a path's non-UTF-8 bytes as visible \\udcXX escapes."""
+    text = os.fsdecode(value) if isinstance(value, bytes) else value
+    return html.escape(text.encode("utf-8", "backslashreplace").decode("utf-8"), quote=True)
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
+def _folder_title(f: FolderReport) -> str:
+    root = os.fsdecode(f.root).rstrip("/") + "/"
+    rel = "" if f.path == b"." else os.fsdecode(f.path)
+    return f'<span class="root">{_t(root)}</span>{_t(rel)}'
+
+
+def _by_folder(outcomes: Mapping[bytes, Outcome]) -> dict[bytes, list[Outcome]]:
+    out: dict[bytes, list[Outcome]] = {}
+    for path in sorted(outcomes):
+        out.setdefault(os.path.dirname(path), []).append(outcomes[path])
+    return out
+
+
+def _imported(f: FolderReport, by_dir: Mapping[bytes, Sequence[Outcome]]) -> list[Outcome]:
+    return [o for o in by_dir.get(f.directory, ()) if o.status.imported]
+
+
+def shown(report: Report, outcomes: Mapping[bytes, Outcome]) -> list[bytes]:
+    """The paths (needles and library files) whose previews the page shows, the most useful
+    first: missing pictures, then edited ones with their library copies, then imported ones
+    with theirs. A writer that cannot make every preview at once makes them in this order."""
+    by_dir = _by_folder(outcomes)
+    first: list[bytes] = []
+    then: list[bytes] = []
+    last: list[bytes] = []
+    for f in report.folders:
+        first += sorted(f.missing_paths)
+        for p in sorted(f.edited_paths):
+            then.append(p)
+            out = outcomes.get(p)
+            if out is not None and out.matches:
+                then.append(out.matches[0].path)
+        for out in _imported(f, by_dir)[:PAIRS_SHOWN]:
+            last.append(out.path)
+            if out.matches:
+                last.append(out.matches[0].path)
+    return list(dict.fromkeys(first + then + last))
+
+
+def render(
+    report: Report,
+    outcomes: Mapping[bytes, Outcome],
+    previews: Mapping[bytes, str],
+    sizes: Mapping[bytes, Size] | None = None,
+    *,
+    kinds: Mapping[bytes, Kind] | None = None,
+    previews_pending: int = 0,
+) -> str:
+    """The page's text. `previews` maps a path to its preview's URL relative to the page (paths
+    without one show a placeholder); `sizes` gives a picture's displayed size, for the reasons;
+    `kinds` what a file is (a raw file or a video says so under its preview; a needle's kind is
+    its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
+    by_dir = _by_folder(outcomes)
+    ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
+    todo = [f for f in report.folders if f.todo]
+    rest = [f for f in report.folders if not f.todo]
+    ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + rest, 1)}
+    parts = [_head(report, todo), _header(report, todo, ids, previews_pending), "<main>"]
+    if todo:
+        parts.append(f"<h2>To import <span>{_n(len(todo), 'folder')}</span></h2>")
+        parts += [_folder(f, ids[id(f)], by_dir, outcomes, ctx) for f in todo]
+    elif report.folders:
+        parts.append('<p class="alldone">Every needle folder is imported.</p>')
+    else:
+        parts.append('<p class="alldone">No needle folder holds a picture yet.</p>')
+    if rest:
+        parts.append(f"<h2>Nothing to import <span>{_n(len(rest), 'folder')}</span></h2>")
+        parts += [_folder(f, ids[id(f)], by_dir, outcomes, ctx) for f in rest]
+    parts.append("</main>")
+    parts.append(
+        "<footer>Written by hashwatchd with its status file; previews are small copies made when "
+        "a picture is hashed.</footer>\n</body>\n</html>\n"
+    )
+    return "\n".join(parts)
+
+
+class _Context:
+    def __init__(self, previews: Mapping[bytes, str], sizes: Mapping[bytes, Size], kinds: Mapping[bytes, Kind]) -> None:
+        self.previews, self.sizes, self.kinds = previews, sizes, kinds
+
+    def figure(self, path: bytes, caption: str, note: str = "") -> str:
+        """A preview (or its placeholder) with a caption; the whole path shows on hover."""
+        src = self.previews.get(path)
+        name = os.path.basename(path)
+        if src:
+            img = f'<img src="{_t(src)}" alt="{_t(name)}" loading="lazy" decoding="async">'
+        else:
+            img = '<span class="noprev">no preview</span>'
+        extra = f'<span class="note">{note}</span>' if note else ""
+        return (
+            f'<figure title="{_t(path)}"><div class="box">{img}</div><figcaption>{caption}{extra}</figcaption></figure>'
+        )
+
+    def size(self, path: bytes) -> str:
+        """The note under a preview: the picture's size, and `raw` or `video` for those."""
+        s = self.sizes.get(path)
+        kind = self.kinds.get(path, Kind.PHOTO)
+        label = f" {kind.label}" if kind in (Kind.RAW, Kind.VIDEO) else ""
+        return (f"{s[0]}\u00d7{s[1]}" if s else "") + label
+
+
+def _head(report: Report, todo: Sequence[FolderReport]) -> str:
+    title = f"hashwatchd: {_n(len(todo), 'folder')} to import" if todo else "hashwatchd: nothing to import"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light">\n'
+        f'<meta name="generator" content="hashwatchd">\n<title>{_t(title)}</title>\n'
+        f"<style>{_CSS}</style>\n</head>"
+    )
+
+
+def _header(report: Report, todo: Sequence[FolderReport], ids: Mapping[int, str], previews_pending: int) -> str:
+    missing = sum(f.counts[Status.MISSING] for f in todo)
+    edited = sum(f.counts[Status.EDITED] for f in todo)
+    bad = sum(f.counts[Status.UNREADABLE] for f in todo)
+    offline = sum(not f.online for f in report.folders)
+    needles = sum(f.images for f in report.folders)
+    state = _STATE[report.state]
+    if report.pending:
+        state += f", {_n(report.pending, 'file')} pending"
+    when = report.generated_at.isoformat(sep=" ", timespec="seconds")
+    library = f"library {_n(report.haystack[0], 'picture')}"
+    if report.haystack[1]:
+        library += f" ({report.haystack[1]:,} unreadable)"
+    totals = [
+        (len(todo), "folder to import", "folders to import", "miss" if todo else "ok"),
+        (missing, "picture missing", "pictures missing", "miss" if missing else "ok"),
+        (edited, "edited in the library", "edited in the library", "edit" if edited else "zero"),
+        (bad, "unreadable", "unreadable", "bad" if bad else "zero"),
+    ]
+    if offline:
+        totals.append((offline, "folder offline", "folders offline", "off"))
+    items = "".join(f'<li class="{cls}"><b>{n:,}</b> {one if n == 1 else many}</li>' for n, one, many, cls in totals)
+    nav = ""
+    if todo:
+        links = "".join(
+            f'<li><a href="#{ids[id(f)]}">{_t(f.directory)}</a> <span>{_todo_summary(f)}</span></li>' for f in todo
+        )
+        nav = f'<nav><ol class="toc">{links}</ol></nav>'
+    return (
+        f'<body data-state="{report.state.value}" data-previews-pending="{previews_pending}">\n<header>'
+        "<h1>Photos not yet in the library</h1>"
+        f'<p class="meta">{_t(state)} \u00b7 written {_t(when)} \u00b7 {library} \u00b7 '
+        f"{_n(needles, 'picture')} in {_n(len(report.folders), 'needle folder')}"
+        + (f" \u00b7 {_n(previews_pending, 'preview')} still being made" if previews_pending else "")
+        + f'</p><ul class="totals">{items}</ul>{nav}</header>'
+    )
+
+
+def _todo_summary(f: FolderReport) -> str:
+    parts = [f"{f.counts[Status.MISSING]:,} of {f.images:,} missing"]
+    if f.counts[Status.EDITED]:
+        parts.append(f"{f.counts[Status.EDITED]:,} edited")
+    return ", ".join(parts)
+
+
+def _badges(f: FolderReport) -> str:
+    label, cls = _FOLDER_STATUS[f.status]
+    out = [f'<span class="badge {cls}">{label}</span>']
+    if f.ignored:
+        out.append('<span class="badge off">ignored: decided not to import</span>')
+    if not f.online:
+        out.append('<span class="badge off">offline: counts as last seen</span>')
+    if not f.complete:
+        out.append(f'<span class="badge busy">analysing: {_n(f.pending, "file")} to go</span>')
+    return "".join(out)
+
+
+def _counts(f: FolderReport) -> str:
+    c = f.counts
+    parts = [f"<b>{c[Status.MISSING]:,}</b> of {f.images:,} missing"]
+    for status, word in ((Status.EDITED, "edited"), (Status.UNREADABLE, "unreadable")):
+        if c[status]:
+            parts.append(f"<b>{c[status]:,}</b> {word}")
+    parts.append(f"<b>{f.imported:,}</b> in the library")
+    if f.ignored_files:
+        parts.append(f"<b>{f.ignored_files:,}</b> ignored")
+    return " \u00b7 ".join(parts)
+
+
+def _folder(
+    f: FolderReport,
+    anchor: str,
+    by_dir: Mapping[bytes, Sequence[Outcome]],
+    outcomes: Mapping[bytes, Outcome],
+    ctx: _Context,
+) -> str:
+    classes = ["folder", "todo" if f.todo else "done"]
+    if f.ignored:
+        classes.append("ignored")
+    if not f.online:
+        classes.append("offline")
+    if not f.complete:
+        classes.append("incomplete")
+    out = [
+        f'<section class="{" ".join(classes)}" id="{anchor}">',
+        f"<h3>{_folder_title(f)}</h3>",
+        f'<div class="sub">{_badges(f)}<span class="counts">{_counts(f)}</span></div>',
+    ]
+    decided = len(out)  # an ignored folder's missing and edited pictures are folded away
+    if f.missing_paths:
+        items = "".join(
+            f"<li>{ctx.figure(p, _t(os.path.basename(p)), ctx.size(p))}</li>" for p in sorted(f.missing_paths)
+        )
+        out.append(f'<h4 class="miss">Missing: not in the library <span>{f.counts[Status.MISSING]:,}</span></h4>')
+        out.append(f'<ul class="grid">{items}</ul>')
+    if f.edited_paths:
+        pairs = [_pair(outcomes.get(p) or Outcome(p, Status.EDITED), ctx) for p in sorted(f.edited_paths)]
+        out.append(
+            f'<h4 class="edit">Edited: the library holds an edited version, not this picture '
+            f"<span>{f.counts[Status.EDITED]:,}</span></h4>"
+        )
+        out.append(f'<ul class="pairs">{"".join(pairs)}</ul>')
+    if f.ignored and len(out) > decided:
+        shown = "".join(out[decided:])
+        del out[decided:]
+        out.append(f"<details><summary>Decided not to import</summary>{shown}</details>")
+    if f.unreadable:
+        rows = "".join(
+            f'<li><span class="file" title="{_t(p)}">{_t(os.path.basename(p.rstrip(b"/")) or p)}</span> '
+            f'<span class="reason">{_t(str(problem) if problem else "unreadable")}</span></li>'
+            for p, problem in sorted(f.unreadable, key=lambda item: item[0])
+        )
+        out.append(f'<h4 class="bad">Unreadable <span>{f.counts[Status.UNREADABLE]:,}</span></h4>')
+        out.append(f'<ul class="unreadable">{rows}</ul>')
+    imported = _imported(f, by_dir)
+    if imported:
+        pairs = [_pair(o, ctx) for o in imported[:PAIRS_SHOWN]]
+        if len(imported) > PAIRS_SHOWN:
+            pairs.append(
+                f'<li class="more">and {len(imported) - PAIRS_SHOWN:,} more (`hashwatchd matches` lists them all)</li>'
+            )
+        out.append(
+            f"<details><summary>Already in the library <span>{len(imported):,}</span></summary>"
+            f'<ul class="pairs">{"".join(pairs)}</ul></details>'
+        )
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _pair(out: Outcome, ctx: _Context) -> str:
+    """A needle beside its best library copy, and why hashwatchd judged them so."""
+    name = os.path.basename(out.path)
+    left = ctx.figure(out.path, _t(name), ctx.size(out.path))
+    if not out.matches:
+        return f'<li class="pair">{left}<p class="why">no library copy recorded</p></li>'
+    best = out.matches[0]
+    right = ctx.figure(best.path, "library copy", ctx.size(best.path))
+    why = _reason(best, ctx.sizes.get(out.path), ctx.sizes.get(best.path))
+    more = f"<br>{_n(len(out.matches) - 1, 'more library copy', 'more library copies')}" if len(out.matches) > 1 else ""
+    return (
+        f'<li class="pair {best.tier.label}">{left}<span class="arrow" aria-hidden="true">\u2194</span>{right}'
+        f'<p class="why"><b>{best.tier.label}</b>: {_t(why)}'
+        f'<span class="lib" title="{_t(best.path)}">{_t(best.path)}</span>{more}</p></li>'
+    )
+
+
+def _reason(match: Match, needle: Size | None, library: Size | None) -> str:
+    resized = needle is not None and library is not None and needle != library
+    at = f" at {library[0]}\u00d7{library[1]}" if resized and library else ""
+    if match.tier is Tier.IDENTICAL:
+        return "the same file, byte for byte, in the library:"
+    if match.tier is Tier.SAME:
+        if resized:
+            return f"the same picture{at} (resized or converted) in the library:"
+        return "the same picture, re-encoded or with other metadata, in the library:"
+    return (
+        f"the library copy{at} differs by an edit (tone, colour, a crop or a caption); "
+        f"hash distance {match.distance} of 64:"
+    )
+
+
+_CSS = """
+:root{--bg:#f4f5f7;--card:#fff;--ink:#1f2933;--muted:#616e7c;--line:#e1e4e8;--miss:#c2410c;--part:#b45309;
+--ok:#15803d;--edit:#7c3aed;--bad:#b91c1c;--off:#475569;--busy:#1d4ed8;--box:#e9ecf0}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+"Helvetica Neue",Arial,sans-serif}
+header{background:#1f2933;color:#f5f7fa;padding:22px 32px 18px}
+header h1{font-size:21px;font-weight:650;margin:0 0 2px}
+.meta{color:#bcc6d3;margin:0;font-size:13px}
+.totals{display:flex;flex-wrap:wrap;gap:8px;list-style:none;margin:14px 0 0;padding:0}
+.totals li{background:rgba(255,255,255,.07);border:1px solid rgba(255,255,255,.12);border-radius:8px;
+padding:5px 12px;color:#d9e2ec}
+.totals b{font-size:18px;margin-right:3px;color:#fff}
+.totals .miss b{color:#fdba74}.totals .edit b{color:#c4b5fd}.totals .bad b{color:#fca5a5}
+.totals .ok b{color:#86efac}.totals .zero{opacity:.6}
+.toc{margin:12px 0 0;padding-left:22px;font-size:13px;color:#9aa5b1}
+.toc li{margin:1px 0}.toc a{color:#e4ecf5;word-break:break-all}.toc span{margin-left:6px}
+main{max-width:1320px;margin:0 auto;padding:6px 32px 32px}
+h2{font-size:13px;font-weight:650;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);margin:26px 0 10px}
+h2 span,h4 span,summary span{font-weight:400;color:var(--muted);margin-left:6px;text-transform:none;letter-spacing:0}
+.alldone{font-size:16px;color:var(--ok);margin:24px 0}
+.folder{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--line);border-radius:10px;
+padding:14px 18px 16px;margin:0 0 14px;box-shadow:0 1px 2px rgba(16,24,40,.05)}
+.folder.todo{border-left-color:var(--miss)}
+.folder.done{border-left-color:var(--ok);padding-bottom:12px}
+.folder.offline{border-left-color:var(--off);background:#f8f9fb}
+.folder.ignored{border-left-color:var(--off)}
+.folder.ignored summary{color:var(--muted)}
+.folder h3{margin:0;font-size:16px;font-weight:650;word-break:break-all}
+.folder h3 .root{color:var(--muted);font-weight:400}
+.sub{margin:5px 0 2px;display:flex;flex-wrap:wrap;align-items:center;gap:6px}
+.counts{color:var(--muted);margin-left:4px}.counts b{color:var(--ink)}
+.badge{font-size:12px;font-weight:600;border-radius:999px;padding:1px 9px;border:1px solid currentColor}
+.badge.miss{color:var(--miss)}.badge.part{color:var(--part)}.badge.ok{color:var(--ok)}.badge.none{color:var(--muted)}
+.badge.off{color:#fff;background:var(--off);border-color:var(--off)}
+.badge.busy{color:#fff;background:var(--busy);border-color:var(--busy)}
+h4{font-size:13px;font-weight:650;margin:14px 0 8px}
+h4.miss{color:var(--miss)}h4.edit{color:var(--edit)}h4.bad{color:var(--bad)}
+ul.grid,ul.pairs,ul.unreadable{list-style:none;margin:0;padding:0}
+.grid{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:0;width:160px}
+.box{width:160px;height:120px;background:var(--box);border-radius:6px;display:flex;align-items:center;
+justify-content:center;overflow:hidden}
+.box img{max-width:100%;max-height:100%;display:block}
+.noprev{color:var(--muted);font-size:12px}
+figcaption{font-size:12px;margin-top:4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+figcaption .note{color:var(--muted);margin-left:6px}
+.pairs{display:flex;flex-wrap:wrap;gap:12px 28px}
+.pair{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px;padding:8px;border-radius:8px;background:#fafbfc;
+border:1px solid var(--line);max-width:640px}
+.pair.edited{background:#faf7ff;border-color:#e4dafc}
+.arrow{align-self:center;color:var(--muted);font-size:18px;margin-top:-18px}
+.why{margin:0 0 0 6px;flex:1 1 200px;max-width:260px;font-size:12px;color:var(--muted)}
+.why b{color:var(--ink);text-transform:capitalize}
+.pair.edited .why b{color:var(--edit)}
+.why .lib{display:block;margin-top:4px;color:var(--ink);word-break:break-all;font-family:ui-monospace,
+"SFMono-Regular",Menlo,Consolas,monospace;font-size:11px}
+.unreadable li{padding:2px 0}
+.unreadable .file{font-weight:600;word-break:break-all}.unreadable .reason{margin-left:8px;color:var(--bad)}
+details{margin-top:10px}
+summary{cursor:pointer;color:var(--ok);font-weight:600;font-size:13px}
+details[open] summary{margin-bottom:10px}
+li.more{align-self:center;color:var(--muted)}
+footer{max-width:1320px;margin:0 auto;padding:0 32px 28px;color:var(--muted);font-size:12px}
+"""
