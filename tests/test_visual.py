@@ -82,7 +82,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\nreport_interval: 0.2\n")
     d = Daemon(tmp_path, cfg)
-    d.start()
+    d.start(verbose=False)  # the log as a user sees it by default
     yield d
     if d.proc is not None:
         d.proc.kill()
@@ -166,6 +166,41 @@ def test_the_visual_report_in_headless_chromium(daemon: Daemon, tmp_path: Path) 
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if readme:  # the README's picture: 256 colours keep it under 100 KB
         Image.open(shot).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(shot, optimize=True)
+    _the_person_decides(daemon, tmp_path)
+
+
+def _the_person_decides(daemon: Daemon, tmp_path: Path) -> None:
+    """The rest of the card's story, as the person at the screen lives it: the default log said
+    what was found; `status --check` says something is left to import; the two folders left are
+    a friend's, so they are ignored, which the status file, `status --check` and the page follow
+    without a restart, and which a restart does not undo."""
+    needles = tmp_path / "needles"
+    lines = [line.split(": ", 1)[1] for line in daemon.log.read_text().splitlines()]
+    assert lines[0].startswith("index up to date; watching 1 library root (4 files) and 1 needle root (0 files)")
+    for name, result in (
+        (QUOTES, "2 files, 2 not in the library"),
+        (SCRIPT, "4 files, 2 not in the library (1 only as an edited version), 1 unreadable"),
+        ("100OLD", "2 files, all in the library"),
+    ):
+        assert f"new folder {needles}/DCIM/{name}" in lines
+        assert f"{needles}/DCIM/{name}: {result}" in lines
+    assert len(lines) == 7, lines  # nothing per file
+
+    state = ("--config", tmp_path / "config.yaml", "--state-dir", tmp_path / "state")
+    assert run_cli("status", "--check", *state).returncode == 1
+    for name in (QUOTES, SCRIPT):
+        assert run_cli("ignore", needles / "DCIM" / name, *state).returncode == 0
+    page = tmp_path / "state/status.html"
+    doc = daemon.wait(lambda doc: all(f["ignored"] for f in doc["folders"] if f["path"] != "DCIM/100OLD"))
+    daemon.wait(lambda doc: _read(page).count("ignored: decided not to import") == 2)
+    assert run_cli("status", "--check", *state).returncode == 0
+    assert daemon.stop() == 0
+    daemon.start(verbose=False)
+    again = daemon.wait(lambda doc: _done(daemon, doc))
+    assert [(f["path"], f["ignored"], f["first_seen"]) for f in again["folders"]] == [
+        (f["path"], f["ignored"], f["first_seen"]) for f in doc["folders"]
+    ]
+    assert run_cli("status", "--check", *state).returncode == 0
     assert daemon.stop() == 0
 
 
