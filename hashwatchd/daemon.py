@@ -25,7 +25,7 @@ from types import FrameType
 from hashwatchd import paths, systemd
 from hashwatchd.config import Settings
 from hashwatchd.engine import Engine, Stopped
-from hashwatchd.errors import ConfigError, HashwatchdError, StoreError
+from hashwatchd.errors import ConfigError, HashwatchdError, StoreError, WorkerError
 from hashwatchd.hooks import Hooks
 from hashwatchd.intake import Intake
 from hashwatchd.logs import NOTICE
@@ -171,7 +171,7 @@ class Daemon:
                 self._apply_reload()
             self.intake.drain(self._wait_time())
             if len(self.settler):
-                pool.start()  # decoders that exited while idle start while the files settle
+                self._start_decoders(pool)
             self.intake.hash_ripe()
             self._refresh()
             if self.state is State.SCANNING and not len(self.settler):
@@ -184,6 +184,15 @@ class Daemon:
             pool.retire()
             self._ping()
         return self._finish()
+
+    @staticmethod
+    def _start_decoders(pool: Pool) -> None:
+        """Start decoders that exited while idle, while the files settle. If the system refuses
+        (no memory, no pids), hashing tries again and says so; this early start is only a head start."""
+        try:
+            pool.start()
+        except WorkerError as exc:
+            log.warning("%s; trying again when the files are hashed", exc)
 
     def _housekeeping(self, now: float) -> None:
         """What the loop checks on a clock rather than on a hint: roots (at once after a mount
@@ -337,6 +346,7 @@ class Daemon:
     def _publish(self, force: bool = False) -> None:
         idle = self.hints.empty() and not self.settler.ripe(time.monotonic())
         if not force and not self.status.due(idle):
+            self.status.write_owed_page()
             return
         if self.state is State.WATCHING:
             for path in self.settler.paths():

@@ -2,8 +2,10 @@
 
 Written at most every `report_interval` while things change, and at once when the daemon is
 idle, so a poller sees a new card within a second of the copy without the daemon rewriting the
-file for every one of its thousand files. Each folder carries two clocks (clocks.py), and what a
-person decided not to import (decisions.py) is read again whenever `hashwatchd ignore` changes it.
+file for every one of its thousand files; a file that cannot be written is tried again a
+second later at the soonest. The visual report follows each write at its own pace (visual.py).
+Each folder carries two clocks (clocks.py), and what a person decided not to import
+(decisions.py) is read again whenever `hashwatchd ignore` changes it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: A status file that cannot be written is logged at most this often.
 _ERROR_EVERY = 60.0
+#: Seconds at least between two attempts at a status file that could not be written.
+_RETRY_MIN = 1.0
 
 
 class StatusWriter:
@@ -48,6 +52,8 @@ class StatusWriter:
         self._seen_versions = (-1, -1, -1)
         self._last = -float("inf")
         self._error_logged = -_ERROR_EVERY
+        self._retry_at = -float("inf")
+        self._written: Report | None = None  # the last status document written
         self._announced: set[FolderKey] = set()
 
     def read_decisions(self, state_dir: Path, globs: Sequence[str]) -> None:
@@ -73,22 +79,28 @@ class StatusWriter:
 
     def due(self, idle: bool) -> bool:
         """Whether the file should be written now: something changed, and either the daemon is
-        idle or `interval` has passed since the last write."""
+        idle or `interval` has passed since the last write; never before a failed write's retry
+        time (a full disk must not make the loop spin)."""
         if self._versions() != self._seen_versions:
             self._dirty = True
-        if self.page is not None and self.page.due():
-            return True  # the page was put off, or has previews left to make
-        return self._dirty and (idle or time.monotonic() - self._last >= self.interval)
+        now = time.monotonic()
+        return self._dirty and now >= self._retry_at and (idle or now - self._last >= self.interval)
 
     def next_write(self) -> float | None:
-        """When (time.monotonic) a change waiting for the interval to pass, or a page put off, is
-        due, if one waits."""
+        """When (time.monotonic) a change held back by the interval or by a failed write, or a page
+        put off, is due, if one waits."""
         waits = []
         if self._dirty or self._versions() != self._seen_versions:
-            waits.append(self._last + self.interval)
+            waits.append(max(self._last + self.interval, self._retry_at))
         if self.page is not None and (owed := self.page.owed_at()) is not None:
             waits.append(owed)
         return min(waits, default=None)
+
+    def write_owed_page(self) -> None:
+        """Write the visual report of the last status file written, if a write of it was put off
+        (it costs too much to follow every status write) or left previews to make."""
+        if self.page is not None and self._written is not None and self.page.due():
+            self.page.try_write(self._written, visual.page_path(self.path), self.mode)
 
     def _announce(self, doc: Report, state: State) -> None:
         """One line for each folder that appears while the daemon watches (a card copied in);
@@ -126,12 +138,15 @@ class StatusWriter:
         try:
             publish.write_json(self.path, doc.to_json(), self.mode)
         except PublishError as exc:
+            self._retry_at = self._last + max(self.interval, _RETRY_MIN)
             if self._last - self._error_logged >= _ERROR_EVERY:
                 log.error("%s (retrying; logged once a minute)", exc)
                 self._error_logged = self._last
             return None
         self._error_logged = -_ERROR_EVERY
+        self._retry_at = -float("inf")
         self._dirty = False
+        self._written = doc
         self._announce(doc, state)
         if self.page is not None:
             self.page.try_write(doc, visual.page_path(self.path), self.mode)

@@ -205,6 +205,31 @@ def test_status_writer_debounces_and_keeps_folder_clocks(tmp_path: Path, pool: P
     engine.store.close()
 
 
+def test_a_status_file_that_cannot_be_written_is_tried_again_a_second_later(
+    tmp_path: Path, pool: Pool, watcher: Watcher
+) -> None:
+    """A failed write (a full disk, a read-only directory) is retried, but not at once: the loop
+    sleeps until next_write(), and a due() that stayed true would make it spin on one core, even
+    with report_interval 0."""
+    (tmp_path / "card").mkdir()
+    intake, engine, settler = _intake(tmp_path, pool, watcher)
+    (tmp_path / "not-a-dir").write_text("")
+    status = StatusWriter(
+        tmp_path / "not-a-dir/status.json", 0o644, 0.0, engine=engine, roots=intake.roots, settler=settler
+    )
+    assert status.due(idle=True)
+    assert status.publish(State.WATCHING) is None
+    assert not status.due(idle=True)
+    when = status.next_write()
+    assert when is not None and when - time.monotonic() > 0.5
+    time.sleep(max(0.0, when - time.monotonic()))
+    assert status.due(idle=True)
+    status.path = tmp_path / "status.json"
+    assert status.publish(State.WATCHING) is not None
+    assert not status.due(idle=True) and status.next_write() is None
+    engine.store.close()
+
+
 def test_hooks_run_for_busy_folders_that_complete(tmp_path: Path) -> None:
     """Only a folder marked busy runs the hook, once, when a report shows it complete, with its
     counts in the environment."""
