@@ -7,6 +7,7 @@ message and an exit code: `hashwatchd: error: ...` on stderr, 2 for usage and co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from hashwatchd import config, decisions, files, logs, paths, publish, store, vi
 from hashwatchd.clocks import Clocks, now
 from hashwatchd.daemon import HOUSEKEEPING, Daemon
 from hashwatchd.engine import Engine, Progress
-from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError
+from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError, PublishError
 from hashwatchd.model import Kind, Outcome, Role, Status
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.thumbcache import ThumbCache
@@ -445,15 +446,31 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _absolute(text: str) -> bytes:
+    """The absolute path a person typed, through the directory they see: `hashwatchd ignore .`
+    in a folder reached through a symbolic link names it by the link, as $PWD does (and as the
+    needle roots may be configured), not by where the link points."""
+    text = os.path.expanduser(text)
+    if not os.path.isabs(text):
+        cwd = os.environ.get("PWD", "")
+        with contextlib.suppress(OSError):
+            if cwd and os.path.isabs(cwd) and os.path.samefile(cwd, "."):
+                return os.fsencode(os.path.normpath(os.path.join(cwd, text)))
+    return os.fsencode(os.path.abspath(text))
+
+
 def _decision_path(text: str, s: config.Settings) -> bytes:
     """The absolute path a person named, checked to be one `ignore` can decide: in a needle folder."""
-    path = os.fsencode(os.path.abspath(os.path.expanduser(text)))
-    if s.needles and paths.pattern_of(path, s.needles) is None:
+    path = _absolute(text)
+    shown = _shown(os.fsdecode(path))
+    if not s.needles:
+        log.warning("no needle folders are configured (%s): cannot check that %s is in one", s.config_file, shown)
+    elif paths.pattern_of(path, s.needles) is None:
         where = "the library" if paths.pattern_of(path, s.haystack) else "no needle folder"
         raise ConfigError(
             "PATH",
             text,
-            message=f"{text}: it is in {where}; only what lies in a needle folder ({_roots_given(s)}) can be ignored",
+            message=f"{shown}: it is in {where}; only what lies in a needle folder ({_roots_given(s)}) can be ignored",
         )
     return path
 
@@ -462,9 +479,27 @@ def _roots_given(s: config.Settings) -> str:
     return f"{', '.join(os.fsdecode(n) for n in s.needles)}, from {_given(s, 'needles')}"
 
 
+def _decisions(s: config.Settings) -> decisions.Decisions:
+    """The decisions of the state directory a daemon or a scan uses: refused where there is no
+    index, which means the wrong state directory (a decision there would change nothing)."""
+    if not (s.state_dir / "index" / "data.mdb").exists():
+        raise NoInputError(
+            f"no index in {s.state_dir} (from {_given(s, 'state_dir')}): give the state directory of your daemon or "
+            "scan (--state-dir DIR, or --config FILE with its state_dir); decisions there would change nothing"
+        )
+    return decisions.load(s.state_dir, s.ignore_folders)
+
+
+def _save_decisions(s: config.Settings, ignored: frozenset[bytes]) -> None:
+    try:
+        decisions.save(s.state_dir, ignored)
+    except PublishError as exc:
+        raise PublishError(f"{exc}: run it as the user the daemon runs as (sudo -u USER hashwatchd ...)") from None
+
+
 def _ignore(args: argparse.Namespace) -> int:
     s = _settings(args)
-    current = decisions.load(s.state_dir, s.ignore_folders)
+    current = _decisions(s)
     if not args.paths:
         for path in sorted(current.ignored):
             print(_shown(os.fsdecode(path)))
@@ -476,14 +511,15 @@ def _ignore(args: argparse.Namespace) -> int:
     added = set()
     for text in args.paths:
         path = _decision_path(text, s)
+        shown = _shown(os.fsdecode(path))
         if (by := current.covering(path)) is not None:
-            print(f"{text}: already ignored" + ("" if by == path else f" (through {_shown(os.fsdecode(by))})"))
+            print(f"{shown}: already ignored" + ("" if by == path else f" (through {_shown(os.fsdecode(by))})"))
             continue
         if not os.path.lexists(path):
-            log.warning("%s does not exist now (a card that is out?); recorded all the same", text)
+            log.warning("%s does not exist now (a card that is out?); recorded all the same", shown)
         added.add(path)
     if added:
-        decisions.save(s.state_dir, current.ignored | added)
+        _save_decisions(s, current.ignored | added)
         for path in sorted(added):
             print(f"ignored {_shown(os.fsdecode(path))}")
         print(_applies_when(s))
@@ -491,32 +527,40 @@ def _ignore(args: argparse.Namespace) -> int:
 
 
 def _unignore(args: argparse.Namespace) -> int:
+    """Take decisions back; when one of the paths cannot be (it was not recorded by itself), say
+    why for each and change nothing."""
     s = _settings(args)
-    current = decisions.load(s.state_dir, s.ignore_folders)
-    removed = set()
+    current = _decisions(s)
+    removed, problems = set(), []
     for text in args.paths:
-        path = os.fsencode(os.path.abspath(os.path.expanduser(text)))
+        path = _absolute(text)
+        shown = _shown(os.fsdecode(path))
+        root = paths.root_of(path, files.expand_roots(s.needles))
         if path in current.ignored:
             removed.add(path)
         elif (by := current.covering(path)) is not None:
-            raise ConfigError(
-                "PATH",
-                text,
-                message=f"{text} was not ignored by itself but through {_shown(os.fsdecode(by))}: "
-                f"`hashwatchd unignore {shlex.quote(_shown(os.fsdecode(by)))}` takes that back",
+            by_shown = _shown(os.fsdecode(by))
+            problems.append(
+                f"{shown} was not ignored by itself but through {by_shown}: "
+                f"`hashwatchd unignore {shlex.quote(by_shown)}` takes that back"
             )
-        elif (glob := current.glob_covering(path)) is not None:
-            raise ConfigError(
-                "ignore_folders",
-                glob,
-                message=f"{text} is ignored by the pattern {glob!r} of ignore_folders in {s.config_file}: "
-                "change it there (then `systemctl reload hashwatchd`, or the next scan)",
+        elif (glob := current.glob_covering(path, root)) is not None:
+            problems.append(
+                f"{shown} is ignored by the pattern {glob!r} of ignore_folders in {s.config_file}: change it there "
+                "(then `systemctl reload hashwatchd`, or the next scan)"
             )
         else:
-            raise ConfigError("PATH", text, message=f"{text} is not ignored (`hashwatchd ignore` lists what is)")
-    decisions.save(s.state_dir, current.ignored - removed)
+            problems.append(f"{shown} is not ignored (`hashwatchd ignore` lists what is)")
+    if problems:
+        unchanged = "; nothing was changed" if len(args.paths) > 1 else ""
+        raise ConfigError("PATH", args.paths, message="; ".join(problems) + unchanged)
+    kept = decisions.Decisions(current.ignored - removed, current.globs)
+    _save_decisions(s, kept.ignored)
     for path in sorted(removed):
-        print(f"unignored {_shown(os.fsdecode(path))}")
+        root = paths.root_of(path, files.expand_roots(s.needles))
+        still = kept.covering(path) or kept.glob_covering(path, root)
+        why = f" (it stays ignored through {_shown(os.fsdecode(still)) if isinstance(still, bytes) else repr(still)})"
+        print(f"unignored {_shown(os.fsdecode(path))}" + (why if still else ""))
     print(_applies_when(s))
     return 0
 

@@ -173,9 +173,19 @@ def _globs(key: str, value: Any, source: str) -> tuple[str, ...]:
 
 
 def _decided_globs(key: str, value: Any, source: str) -> tuple[str, ...]:
-    """Globs of needle folders or files not to import: `~` is the home, and a pattern without a
-    slash is a name at any depth (`Screenshots`)."""
-    return tuple(os.path.expanduser(g) for g in _globs(key, value, source))
+    """Globs of needle folders or files not to import (decisions.Decisions): a name without a
+    slash, or a whole path, `~` being the home. A relative path would never match: refused."""
+    globs = tuple(os.path.expanduser(g) for g in _globs(key, value, source))
+    for glob in globs:
+        if "/" in glob.rstrip("/") and not glob.startswith(("/", "*")):
+            raise ConfigError(
+                key,
+                glob,
+                "a folder or file name without a slash (Screenshots), matched at any depth below a needle "
+                "root, or a whole path (/media/me/FRIEND*/DCIM, ~/Imports/friends/*)",
+                source,
+            )
+    return globs
 
 
 def _raw_match(key: str, value: Any, source: str) -> str:

@@ -395,5 +395,5 @@ def _result(folder: FolderReport) -> str:
     if folder.ignored_files:
         parts.append(f"{folder.ignored_files:,} ignored")
     if folder.ignored:
-        parts.append("ignored (hashwatchd ignore)")
+        parts.append("ignored: decided not to import")
     return f"{os.fsdecode(folder.directory)}: {', '.join(parts)}"

@@ -65,6 +65,8 @@ class Hooks:
                 "HASHWATCHD_STATUS": folder.status.value,
                 "HASHWATCHD_IMAGES": str(folder.images),
                 "HASHWATCHD_IMPORTED": str(folder.imported),
+                # files decided not to import one by one: not in IMAGES, and not in the library either
+                "HASHWATCHD_IGNORED_FILES": str(folder.ignored_files),
                 **{f"HASHWATCHD_{status.name}": str(n) for status, n in folder.counts.items()},
             }
         )

@@ -81,8 +81,9 @@ def remove_stale_temps(path: Path) -> list[str]:
     return removed
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Make `path` hold exactly `data`, or raise PublishError leaving the old file intact."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
+    """Make `path` hold exactly `data`, or raise PublishError leaving the old file intact; with
+    `owner` (uid, gid), owned by them from the moment it appears."""
     directory = path.parent
     if path not in _cleaned:
         _cleaned.add(path)
@@ -100,6 +101,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
             f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
+            if owner is not None:
+                os.fchown(f.fileno(), *owner)
             os.fsync(f.fileno())
         os.replace(tmp, path)
         dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -116,6 +119,6 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.close(held)
 
 
-def write_json(path: Path, document: object, mode: int = 0o644) -> None:
+def write_json(path: Path, document: object, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
     """Publish `document` as JSON (ASCII: non-UTF-8 path bytes appear as \\udcXX escapes)."""
-    write_atomic(path, (json.dumps(document, indent=1) + "\n").encode("ascii"), mode)
+    write_atomic(path, (json.dumps(document, indent=1) + "\n").encode("ascii"), mode, owner)

@@ -50,16 +50,16 @@ class FolderStatus(enum.StrEnum):
 class Decided(Protocol):
     """What a person decided not to import (decisions.Decisions): whole folders, single files."""
 
-    def folder(self, directory: bytes) -> bool: ...
+    def folder(self, root: bytes, directory: bytes) -> bool: ...
 
-    def file(self, path: bytes) -> bool: ...
+    def file(self, root: bytes, path: bytes) -> bool: ...
 
 
 class _NothingDecided:
-    def folder(self, directory: bytes) -> bool:
+    def folder(self, root: bytes, directory: bytes) -> bool:
         return False
 
-    def file(self, path: bytes) -> bool:
+    def file(self, root: bytes, path: bytes) -> bool:
         return False
 
 
@@ -207,7 +207,7 @@ def folders(
     `pending` are needle files seen but not judged yet: they make their folder incomplete (and
     make a folder appear as soon as a new dump starts arriving). A folder `decided` keeps its
     counts and is marked ignored; a file decided by itself counts only as ignored, and a folder
-    whose every file was decided so is ignored too.
+    whose every file was decided so is an ignored folder with its counts.
     """
     by_key: dict[FolderKey, FolderReport] = {}
 
@@ -217,20 +217,26 @@ def folders(
             return None
         if key not in by_key:
             by_key[key] = f = FolderReport(*key)
-            f.ignored = decided.folder(f.directory)
+            f.ignored = decided.folder(f.root, f.directory)
         return by_key[key]
 
+    set_aside: dict[FolderKey, list[Outcome]] = {}
     for out in outcomes:
         if f := folder(out.path):
-            if not f.ignored and decided.file(out.path):
+            if not f.ignored and decided.file(f.root, out.path):
                 f.ignored_files += 1
+                set_aside.setdefault((f.root, f.path), []).append(out)
             else:
                 f.add(out)
     for path in pending:
         if f := folder(path):
             f.pending += 1
-    for f in by_key.values():
-        f.ignored = f.ignored or (f.ignored_files > 0 and f.images == 0 and f.pending == 0)
+    for key, outs in set_aside.items():
+        f = by_key[key]
+        if f.images == 0 and f.pending == 0:  # every file decided one by one: the folder is, with its counts
+            f.ignored, f.ignored_files = True, 0
+            for out in outs:
+                f.add(out)
     return [by_key[k] for k in sorted(by_key)]
 
 

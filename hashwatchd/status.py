@@ -47,7 +47,7 @@ class StatusWriter:
         self.clocks = Clocks(engine.store)
         self.decisions = Decisions()
         self._decisions_from: tuple[Path, tuple[str, ...]] | None = None
-        self._decisions_stamp: tuple[int, int] | None = None
+        self._decisions_stamp: tuple[int, int, int] | None = None
         self._dirty = True
         self._seen_versions = (-1, -1, -1)
         self._last = -float("inf")

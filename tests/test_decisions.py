@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import encode, photo, write
 
-from hashwatchd import cli, decisions, report
+from hashwatchd import cli, config, decisions, report
 from hashwatchd.decisions import Decisions
+from hashwatchd.errors import ConfigError
 from hashwatchd.model import Match, Outcome, Status, Tier
 from hashwatchd.report import State
 
@@ -42,21 +43,41 @@ def test_an_ignored_folder_keeps_its_counts_and_a_decided_file_counts_as_ignored
     assert sub["ignored"]  # below an ignored folder
     assert (mine["ignored"], mine["ignored_files"], mine["status"], mine["images"]) == (False, 1, "imported", 1)
     assert mine["missing_paths"] == []
-    assert (lone["ignored"], lone["ignored_files"], lone["images"]) == (True, 1, 0)  # every file decided
+    # every file decided one by one: the folder is ignored, with its counts
+    assert (lone["ignored"], lone["ignored_files"], lone["images"], lone["missing"]) == (True, 0, 1, 1)
 
 
-def test_globs_match_a_whole_path_or_a_name_at_any_depth() -> None:
-    by_name = Decisions(globs=("Screenshots",))
-    assert by_name.folder(b"/card/2024/Screenshots")
-    assert by_name.folder(b"/card/Screenshots/old")  # below a matching folder
-    assert not by_name.folder(b"/card/Screenshots2")
-    whole = Decisions(globs=("/card/friends/*",))
-    assert whole.folder(b"/card/friends/anna") and whole.folder(b"/card/friends/anna/DCIM")
-    assert not whole.folder(b"/card/friendship")
-    assert Decisions(globs=("*.png",)).file(b"/card/mine/shot.png")
-    assert not Decisions(globs=("*.png",)).folder(b"/card/mine")
+def test_globs_match_a_whole_path_or_a_name_below_the_root() -> None:
+    by_name = Decisions(globs=("screenshots",))
+    assert by_name.folder(b"/card", b"/card/2024/Screenshots")  # a name, in any case
+    assert by_name.folder(b"/card", b"/card/Screenshots/old")  # below a matching folder
+    assert not by_name.folder(b"/card", b"/card/Screenshots2")
+    # A name never matches the root or what lies above it: `DCIM` must not ignore every card.
+    dcim = Decisions(globs=("DCIM",))
+    assert not dcim.folder(b"/media/me/CARD/DCIM", b"/media/me/CARD/DCIM/100CANON")
+    assert dcim.folder(b"/home/me/Imports", b"/home/me/Imports/card/DCIM/100CANON")
+    assert not Decisions(globs=("Backup",)).folder(b"/mnt/Backup/dumps", b"/mnt/Backup/dumps/2020")
+    # A path may name a folder above the root: a whole card.
+    whole = Decisions(globs=("/media/me/FRIEND*",))
+    assert whole.folder(b"/media/me/FRIEND_CARD/DCIM", b"/media/me/FRIEND_CARD/DCIM/100CANON")
+    assert not whole.folder(b"/media/me/MINE/DCIM", b"/media/me/MINE/DCIM/100CANON")
+    friends = Decisions(globs=("/card/friends/*",))
+    assert friends.folder(b"/card", b"/card/friends/anna") and friends.folder(b"/card", b"/card/friends/anna/DCIM")
+    assert not friends.folder(b"/card", b"/card/friendship")
+    assert Decisions(globs=("*.png",)).file(b"/card", b"/card/mine/shot.png")
+    assert Decisions(globs=("*.png",)).file(b"/card", b"/card/mine/SHOT.PNG")
+    assert not Decisions(globs=("*.png",)).folder(b"/card", b"/card/mine")
     assert Decisions(frozenset({b"/card/a"})).covering(b"/card/a/b") == b"/card/a"
     assert Decisions(frozenset({b"/card/a"})).covering(b"/card/ab") is None  # a sibling sharing a prefix
+
+
+def test_a_relative_path_glob_is_refused_with_what_would_work() -> None:
+    with pytest.raises(ConfigError, match=r"ignore_folders: 'DCIM/100TEST' is not allowed; expected a folder or file"):
+        config.parse("ignore_folders: [DCIM/100TEST]\n", "config.yaml")
+    assert config.parse("ignore_folders: [Screenshots, '*/tmp/*']\n", "config.yaml")["ignore_folders"] == (
+        "Screenshots",
+        "*/tmp/*",
+    )
 
 
 def test_an_unusable_decisions_file_is_named_with_the_fix(tmp_path: Path) -> None:
@@ -117,12 +138,41 @@ def test_ignore_and_unignore_decide_what_scan_and_status_count(card: Path, capsy
 
 
 def test_ignore_refuses_what_is_not_in_a_needle_folder(card: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(capsys, "scan")[0] == 0
     code, _, err = _run(capsys, "ignore", card / "lib")
     assert code == 2
     assert f"{card / 'lib'}: it is in the library; only what lies in a needle folder ({card / 'card'}, from" in err
     code, _, err = _run(capsys, "unignore", card / "card/mine")
     assert code == 2
     assert err == f"hashwatchd: error: {card / 'card/mine'} is not ignored (`hashwatchd ignore` lists what is)\n"
+    code, _, err = _run(capsys, "ignore", card / "card/friend", "--state-dir", card / "elsewhere")
+    assert code == 66
+    assert f"no index in {card / 'elsewhere'} (from --state-dir): give the state directory of your daemon" in err
+    assert not (card / "elsewhere").exists()
+
+
+def test_unignore_of_several_paths_changes_nothing_when_one_cannot_be_taken_back(
+    card: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """And a path typed relative to a folder reached through a symbolic link names it by the link."""
+    assert _run(capsys, "scan")[0] == 0
+    (card / "link").symlink_to(card / "card")
+    monkeypatch.chdir(card / "link")
+    monkeypatch.setenv("PWD", str(card / "link"))
+    with (card / "xdg-config/hashwatchd/config.yaml").open("a") as f:
+        f.write(f"ignore_folders: [{card / 'link/mine'}]\n")
+    (card / "xdg-config/hashwatchd/config.yaml").write_text(
+        (card / "xdg-config/hashwatchd/config.yaml").read_text().replace(str(card / "card"), str(card / "link"))
+    )
+    assert _run(capsys, "ignore", "friend")[1].startswith(f"ignored {card / 'link/friend'}\n")
+    code, _, err = _run(capsys, "unignore", "friend", "mine")
+    assert code == 2
+    conf = card / "xdg-config/hashwatchd/config.yaml"
+    assert err.endswith(
+        f"of ignore_folders in {conf}: change it there (then `systemctl reload hashwatchd`, or the next scan); "
+        "nothing was changed\n"
+    )
+    assert _run(capsys, "ignore")[1].splitlines()[0] == str(card / "link/friend")
 
 
 def test_a_config_glob_ignores_and_unignore_says_where_to_change_it(
