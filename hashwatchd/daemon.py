@@ -1,6 +1,8 @@
 """`hashwatchd run`: keep the index and the status file true while the trees change.
 
-One thread does the work (this module's loop); watchdog's threads only put hints on a queue.
+One thread does the work (this module's loop); watchdog's threads, the watch of mounts and of
+the folders above the roots (rootwatch.py) and the signal handlers only put hints on a queue,
+and the loop sleeps on it until a hint comes or the next thing it must do on a clock is due.
 Start-up order loses nothing: load the index, start the watchers, tell systemd READY, then
 reconcile every root with the disk (changes made while we were down are found there), then
 serve hints. The loop only wires its collaborators together: the roots (roots.py), the intake
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from hashwatchd import paths, systemd
+from hashwatchd import files, paths, systemd
 from hashwatchd.config import Settings
 from hashwatchd.engine import Engine, Stopped
 from hashwatchd.errors import ConfigError, HashwatchdError, StoreError, WorkerError
@@ -32,6 +34,7 @@ from hashwatchd.logs import NOTICE
 from hashwatchd.model import Role, Status
 from hashwatchd.report import FolderReport, State
 from hashwatchd.roots import Change, RootSet
+from hashwatchd.rootwatch import RootWatch
 from hashwatchd.settle import Settler
 from hashwatchd.status import StatusWriter
 from hashwatchd.store import Store
@@ -42,9 +45,9 @@ from hashwatchd.workers import Pool
 
 log = logging.getLogger(__name__)
 
-#: Seconds between the loop's checks of what sends no event: roots that appear without a mount
-#: (a mount, or an unmount, is checked at once), the index file, a full disk that may have room
-#: again, the decisions of `hashwatchd ignore`. With nothing to do the loop sleeps this long.
+#: Seconds between the loop's checks of what sends no event: roots (checked at once too when
+#: rootwatch.py sees a mount or a folder above them change), the index file, a full disk that may
+#: have room again, the decisions of `hashwatchd ignore`. With nothing to do the loop sleeps this long.
 HOUSEKEEPING = 10.0
 #: Seconds between two looks at running completion hooks (only while one runs).
 HOOK_CHECK = 1.0
@@ -107,6 +110,7 @@ class Daemon:
         ):
             self.store, self.pool = store, pool
             self.watcher = Watcher(self.hints, s.poll_interval)
+            self.rootwatch = RootWatch(lambda: self.hints.put(Hint("roots", b"")))
             previews = ThumbCache(s.state_dir / "thumbs") if s.html_report else None
             self.engine = Engine(
                 store,
@@ -156,13 +160,12 @@ class Daemon:
         self.store.release_pages()
         _return_free_heap()
         self._publish(force=True)
-        self._on_roots(self.roots.check(self._patterns(), initial=True), initial=True)
+        self._check_roots(initial=True)
         self.engine.prune(self._patterns_by_role())
         systemd.notify("READY=1", "STATUS=reconciling the index with the disk")
         for root in self.roots.online():
             self.intake.reconcile(root.path, root)
         _return_free_heap()  # what the start-up walk and the first folder lookups freed
-        self.watcher.watch_mounts()
         pool = self._decoders()
         self._last_reconcile = time.monotonic()
         self._next_housekeeping = self._last_reconcile + HOUSEKEEPING
@@ -195,11 +198,11 @@ class Daemon:
             log.warning("%s; trying again when the files are hashed", exc)
 
     def _housekeeping(self, now: float) -> None:
-        """What the loop checks on a clock rather than on a hint: roots (at once after a mount
-        changed), the index, decisions, the periodic reconcile."""
-        if self.intake.mounts_changed or now >= self._next_housekeeping:
-            self.intake.mounts_changed = False
-            self._on_roots(self.roots.check(self._patterns()))
+        """What the loop checks on a clock rather than on a hint: roots (at once after a "roots"
+        hint), the index, decisions, the periodic reconcile."""
+        if self.intake.roots_changed or now >= self._next_housekeeping:
+            self.intake.roots_changed = False
+            self._check_roots()
         if now >= self._next_housekeeping:
             self._read_decisions()
             self.store.check_alive()
@@ -272,7 +275,7 @@ class Daemon:
             return
         self._configure(new)
         log.info("configuration reloaded")
-        self._on_roots(self.roots.check(self._patterns()))
+        self._check_roots()
         self.engine.prune(self._patterns_by_role())
         systemd.notify("READY=1")
 
@@ -297,6 +300,12 @@ class Daemon:
 
     def _patterns_by_role(self) -> dict[Role, list[bytes]]:
         return {role: [p for r, p in self._patterns() if r is role] for role in Role}
+
+    def _check_roots(self, *, initial: bool = False) -> None:
+        """Bring the roots up to date with the disk, then watch the folders where the next one
+        may appear or vanish (rootwatch.py)."""
+        self._on_roots(self.roots.check(self._patterns(), initial=initial), initial=initial)
+        self.rootwatch.watch(files.root_parents([p for _, p in self._patterns()]))
 
     def _on_roots(self, changes: list[Change], *, initial: bool = False) -> None:
         """Follow roots that came, went or were dropped: reconcile a root that comes online

@@ -173,6 +173,30 @@ def _photo_error(exc: OSError) -> PhotoError:
     return PhotoError(problem.code, problem.detail)
 
 
+def root_parents(patterns: Sequence[bytes]) -> set[bytes]:
+    """The existing directories where a root of `patterns` can appear or vanish by a folder being
+    made, removed or renamed: a plain root's parent; for a glob, every existing directory its
+    levels above the last one expand to (`/media`, `/media/me`, `/media/me/CARD` for
+    `/media/*/*/DCIM`). One that does not exist is replaced by its nearest existing ancestor,
+    where the first of the missing folders will appear."""
+    out: set[bytes] = set()
+    for pattern in patterns:
+        parts = pattern.rstrip(b"/").split(b"/")
+        first = next((k for k, part in enumerate(parts) if paths.is_glob(part)), len(parts) - 1)
+        for k in range(max(first, 1), len(parts)):
+            prefix = b"/".join(parts[:k]) or b"/"
+            for directory in glob.glob(prefix) if paths.is_glob(prefix) else [prefix]:
+                out.add(_existing(directory))
+    return out
+
+
+def _existing(directory: bytes) -> bytes:
+    """`directory`, or its nearest ancestor that exists."""
+    while not os.path.isdir(directory) and directory not in (b"", b"/"):
+        directory = os.path.dirname(directory)
+    return directory or b"/"
+
+
 def expand_roots(patterns: Sequence[bytes]) -> list[bytes]:
     """Existing directories named by `patterns`; a pattern may be a glob (`/media/*/*/DCIM`)."""
     out: list[bytes] = []

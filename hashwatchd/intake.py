@@ -48,7 +48,7 @@ class Intake:
         self._gone: list[bytes] = []  # vanished paths, forgotten together when the drain ends
         self._beat = heartbeat
         self._stopping = stopping
-        self.mounts_changed = False  # a "mounts" hint came: the daemon checks its roots
+        self.roots_changed = False  # a "roots" hint came: the daemon checks its roots
 
     def drain(self, timeout: float) -> None:
         """Handle every hint waiting, after waiting up to `timeout` for the first one.
@@ -69,8 +69,8 @@ class Intake:
                         if root is not None and root.online:
                             log.info("rescanning %s", os.fsdecode(hint.path))
                             self.reconcile(hint.path, root)
-                    elif hint.kind == "mounts":
-                        self.mounts_changed = True
+                    elif hint.kind == "roots":
+                        self.roots_changed = True
                     elif hint.kind == "path":
                         self.look(hint.path)
                     self._beat()  # an rm -r of thousands of files is a long drain

@@ -28,7 +28,6 @@ import errno
 import logging
 import os
 import queue
-import select
 import threading
 import time
 import warnings
@@ -71,8 +70,8 @@ STOP_TIMEOUT = 5.0
 @dataclass(frozen=True, slots=True)
 class Hint:
     """Look at `path` again (kind "path"), rescan a whole `root` (kind "rescan"), look at the
-    roots again because a file system was mounted or unmounted (kind "mounts"), or only wake
-    the daemon's loop (kind "wake": a signal arrived)."""
+    roots again because one may have come or gone (kind "roots": rootwatch.py), or only wake the
+    daemon's loop (kind "wake": a signal arrived)."""
 
     kind: str
     path: bytes
@@ -223,29 +222,6 @@ class Watcher:
         self._internals_logged = False
         self._stat: Callable[[str], os.stat_result] = os.lstat  # tests put slow or failing ones here
         self._listdir: Callable[[str | None], Iterator[os.DirEntry[str]]] = _listdir
-
-    def watch_mounts(self) -> None:
-        """Put a "mounts" hint on the queue whenever a file system is mounted or unmounted (a card
-        inserted or pulled, a share coming back), so roots are checked at once without polling.
-
-        The kernel marks /proc/self/mountinfo with POLLPRI when the mount table changes; a thread
-        that blocks in poll() on it costs nothing while nothing happens."""
-        try:
-            mountinfo = open("/proc/self/mountinfo", "rb")  # noqa: SIM115 - held by the thread for good
-        except OSError as exc:
-            log.warning("cannot watch mounts (%s): roots are checked every few seconds only", exc.strerror)
-            return
-
-        def follow() -> None:
-            poller = select.poll()
-            poller.register(mountinfo, select.POLLPRI | select.POLLERR)
-            while True:
-                poller.poll()
-                mountinfo.seek(0)
-                mountinfo.read()
-                self.hints.put(Hint("mounts", b""))
-
-        threading.Thread(target=follow, name="mounts", daemon=True).start()
 
     def _overflowed(self) -> None:
         for root, (_, _, mode) in list(self._watches.items()):

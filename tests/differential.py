@@ -51,7 +51,8 @@ from helpers import photo
 
 SETTLE = 0.5
 #: The daemon is idle when its status says watching, nothing pending, and nothing but timestamps
-#: changed for this long (longer than the settle time plus the 2 s root check).
+#: changed for this long (longer than the settle time; a root that comes or goes is an event,
+#: rootwatch.py, not the daemon's 10 s check).
 STABLE = 3.0
 IDLE_TIMEOUT = 60.0
 #: A SIGTERM that takes longer than this is a difference too (case 10).
