@@ -629,6 +629,6 @@ _COMMANDS = {
     "query": _query,
     "ignore": _ignore,
     "unignore": _unignore,
+    "report": _report,
     "hash": _hash,
 }
-_COMMANDS["report"] = _report
