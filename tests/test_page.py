@@ -182,10 +182,10 @@ def test_raw_files_and_videos_say_so_under_their_preview() -> None:
 class _Decided:
     """A person decided not to import /n/old and the single file /n/mix/skip.jpg."""
 
-    def folder(self, directory: bytes) -> bool:
+    def folder(self, root: bytes, directory: bytes) -> bool:
         return directory == b"/n/old"
 
-    def file(self, path: bytes) -> bool:
+    def file(self, root: bytes, path: bytes) -> bool:
         return path == b"/n/mix/skip.jpg"
 
 
