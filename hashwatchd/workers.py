@@ -23,9 +23,13 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from hashwatchd.errors import PhotoError, WorkerError
 from hashwatchd.model import FileStat, Fingerprint, Kind, Problem
+
+if TYPE_CHECKING:
+    from hashwatchd.decode import Picture
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,7 @@ Result = Hashed | PixelCheck | Digested | Preview
 
 _CRASHED = Problem("decoder-crashed", "the decoder process died")
 _OUT_OF_MEMORY = Problem("too-large", "out of memory while decoding")
+_NO_PREVIEW = Problem("no-preview", "the picture was read, but its preview could not be encoded")
 
 
 def decoders() -> bytes:
@@ -154,16 +159,23 @@ def decoders() -> bytes:
 
 def hash_one(path: bytes, max_pixels: int, follow_symlinks: bool = False, preview: bool = False) -> Hashed:
     """Read, decode and fingerprint one file in this process (what a worker does per task); with
-    `preview`, also encode the preview of the picture it decoded."""
+    `preview`, also encode the preview of the picture it decoded (a preview that fails is only missing)."""
     from hashwatchd import files, media, thumbnail  # noqa: PLC0415 - the decoders load only in workers
 
     fs, kind = None, Kind.OTHER
     previews: list[bytes] = []
-    seen = (lambda picture: previews.append(thumbnail.encode(picture))) if preview else None
+
+    def seen(picture: Picture) -> None:
+        # A preview that cannot be made (out of memory, an OpenCV error) costs the preview, never the verdict.
+        try:
+            previews.append(thumbnail.encode(picture))
+        except Exception as exc:
+            log.debug("no preview of %s: %r", os.fsdecode(path), exc)
+
     try:
         with files.open_source(path, follow_symlinks=follow_symlinks) as (src, fs):
             kind = media.kind_of(src)
-            fp = media.fingerprint(src, kind, max_pixels, picture_seen=seen)
+            fp = media.fingerprint(src, kind, max_pixels, picture_seen=seen if preview else None)
         return Hashed(path, fs, fp, None, kind, previews[0] if previews else None)
     except PhotoError as exc:
         return Hashed(path, fs, None, _problem(exc, path), kind)
@@ -219,8 +231,10 @@ def preview_one(path: bytes, max_pixels: int, follow_symlinks: bool = False) -> 
     """Read and decode one file and encode its preview, with its fingerprint's digest (what the
     index holds for the content the preview shows)."""
     hashed = hash_one(path, max_pixels, follow_symlinks, preview=True)
-    if hashed.fingerprint is None or hashed.preview is None:
+    if hashed.fingerprint is None:
         return Preview(path, None, None, hashed.problem)
+    if hashed.preview is None:
+        return Preview(path, hashed.fingerprint.digest, None, _NO_PREVIEW)
     return Preview(path, hashed.fingerprint.digest, hashed.preview)
 
 

@@ -77,6 +77,35 @@ def test_a_preview_on_demand_carries_the_digest_of_what_was_read(tmp_path: Path)
     assert (gone.jpeg, gone.problem and gone.problem.code) == (None, "vanished")
 
 
+@pytest.mark.parametrize(
+    "failure", [MemoryError(), cv2.error("resize failed"), ValueError("the JPEG encoder refused the preview")]
+)
+def test_a_preview_that_fails_never_changes_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """Out of memory or an OpenCV error while encoding the preview costs the preview only: the
+    picture is fingerprinted as without one (not `too-large`, not a crashed decoder), and a
+    preview asked for on demand says why there is none."""
+    data = encode(photo(5, 320, 240), ".jpg")
+    write(tmp_path / "a.jpg", data)
+    path = os.fsencode(tmp_path / "a.jpg")
+    plain = hash_one(path, DEFAULT_MAX_PIXELS)
+
+    def fail(picture: object) -> bytes:
+        raise failure
+
+    monkeypatch.setattr(thumbnail, "encode", fail)
+    hashed = hash_one(path, DEFAULT_MAX_PIXELS, preview=True)
+    assert (hashed.fingerprint, hashed.problem, hashed.kind, hashed.preview) == (
+        plain.fingerprint,
+        None,
+        plain.kind,
+        None,
+    )
+    made = preview_one(path, DEFAULT_MAX_PIXELS)
+    assert made.jpeg is None and made.problem is not None and made.problem.code == "no-preview"
+
+
 def test_the_cache_keeps_one_file_per_content_and_sweeps_only_its_own(tmp_path: Path) -> None:
     """put writes once; copy links from another cache; sweep removes previews not kept, empty
     ones (what a crash can leave) and temp files, and leaves files of other names alone."""
