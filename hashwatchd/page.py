@@ -72,26 +72,35 @@ def _imported(f: FolderReport, by_dir: Mapping[bytes, Sequence[Outcome]]) -> lis
     return [o for o in by_dir.get(f.directory, ()) if o.status.imported]
 
 
+def _groups(report: Report) -> tuple[list[FolderReport], list[FolderReport]]:
+    """The folders in the page's order: those to import, then the rest."""
+    return [f for f in report.folders if f.todo], [f for f in report.folders if not f.todo]
+
+
 def shown(report: Report, outcomes: Mapping[bytes, Outcome]) -> list[bytes]:
     """The paths (needles and library files) whose previews the page shows, the most useful
-    first: missing pictures, then edited ones with their library copies, then imported ones
-    with theirs. A writer that cannot make every preview at once makes them in this order."""
+    first: missing pictures (of the folders to import first), then edited ones with their
+    library copies, then imported ones with theirs; the pictures of folders decided not to
+    import, folded away, come last. A writer that cannot make every preview at once makes them
+    in this order."""
     by_dir = _by_folder(outcomes)
     first: list[bytes] = []
     then: list[bytes] = []
     last: list[bytes] = []
-    for f in report.folders:
-        first += sorted(f.missing_paths)
+    decided: list[bytes] = []
+    for f in (f for group in _groups(report) for f in group):
+        missing, edited, imported = (decided,) * 3 if f.ignored else (first, then, last)
+        missing += sorted(f.missing_paths)
         for p in sorted(f.edited_paths):
-            then.append(p)
+            edited.append(p)
             out = outcomes.get(p)
             if out is not None and out.matches:
-                then.append(out.matches[0].path)
+                edited.append(out.matches[0].path)
         for out in _imported(f, by_dir)[:PAIRS_SHOWN]:
-            last.append(out.path)
+            imported.append(out.path)
             if out.matches:
-                last.append(out.matches[0].path)
-    return list(dict.fromkeys(first + then + last))
+                imported.append(out.matches[0].path)
+    return list(dict.fromkeys(first + then + last + decided))
 
 
 def render(
@@ -109,8 +118,7 @@ def render(
     its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
     by_dir = _by_folder(outcomes)
     ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
-    todo = [f for f in report.folders if f.todo]
-    rest = [f for f in report.folders if not f.todo]
+    todo, rest = _groups(report)
     ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + rest, 1)}
     parts = [_head(report, todo), _header(report, todo, ids, previews_pending), "<main>"]
     if todo:

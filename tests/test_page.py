@@ -156,6 +156,19 @@ def test_shown_lists_previews_most_useful_first() -> None:
     assert shown == [b"/n/b/new.jpg", b"/n/a/edit.jpg", b"/lib/e.jpg", b"/n/a/same.jpg", b"/lib/s.jpg"]
 
 
+def test_shown_puts_what_a_person_decided_not_to_import_last() -> None:
+    """An ignored folder's pictures are folded away: their previews come after every other
+    folder's, imported ones included, so the budget of a write goes on what the page shows open."""
+    outs = [
+        Outcome(b"/n/a/old.jpg", Status.MISSING),
+        Outcome(b"/n/b/same.jpg", Status.SAME, (Match(b"/lib/s.jpg", Tier.SAME, 1),)),
+        Outcome(b"/n/c/new.jpg", Status.MISSING),
+    ]
+    doc = report.build(outs, [b"/n"], (10, 0), state=State.WATCHING, decided=_Folders(b"/n/a"), now=NOW)
+    shown = page.shown(doc, {o.path: o for o in outs})
+    assert shown == [b"/n/c/new.jpg", b"/n/b/same.jpg", b"/lib/s.jpg", b"/n/a/old.jpg"]
+
+
 def test_an_empty_report_is_a_page_too() -> None:
     """No folder yet: the page says so."""
     text = page.render(_report([], [b"/n"]), {}, {})
@@ -209,3 +222,16 @@ def test_a_folder_decided_not_to_import_is_not_to_import() -> None:
     assert "1 folder to import" in words and "1 picture missing" in words
     old = text[text.index('id="folder-2"') :]
     assert old.index("<details><summary>Decided not to import") < old.index("1.jpg")
+
+
+class _Folders:
+    """A person decided not to import these folders."""
+
+    def __init__(self, *folders: bytes) -> None:
+        self.folders = set(folders)
+
+    def folder(self, directory: bytes) -> bool:
+        return directory in self.folders
+
+    def file(self, path: bytes) -> bool:
+        return False
