@@ -5,8 +5,11 @@ Pure: it takes the Report, each needle's Outcome (the library copies behind `sam
 `edited`), the preview each path may show (a relative URL, `thumbs/<digest hex>.jpg`) and the
 pictures' sizes, and returns the page's text. Folders still to import come first, each with its
 counts, the previews of its missing pictures, its `edited` pictures beside their library copy
-and the reason, and its unreadable files; folders with nothing to import follow, their matches
-folded away. Offline and incomplete folders are marked.
+and the reason, and its unreadable files; then folders still being analysed in which nothing to
+import was found so far (never to be taken for imported); then folders with nothing to import,
+their matches folded away. Offline and incomplete folders are marked. The page says every folder
+is imported only when that is final, as `status --check` has it: otherwise it says what is
+still being analysed.
 
 Every text that comes from the disk (a file name is data, never markup) goes through `_t`:
 html.escape with quotes, so it is safe in attributes too, and file names that are not UTF-8
@@ -72,9 +75,22 @@ def _imported(f: FolderReport, by_dir: Mapping[bytes, Sequence[Outcome]]) -> lis
     return [o for o in by_dir.get(f.directory, ()) if o.status.imported]
 
 
-def _groups(report: Report) -> tuple[list[FolderReport], list[FolderReport]]:
-    """The folders in the page's order: those to import, then the rest."""
-    return [f for f in report.folders if f.todo], [f for f in report.folders if not f.todo]
+def _groups(report: Report) -> tuple[list[FolderReport], list[FolderReport], list[FolderReport]]:
+    """The folders in the page's order: those to import; those still being analysed with nothing
+    to import found so far; the rest (nothing to import, or decided not to)."""
+    todo = [f for f in report.folders if f.todo]
+    busy = [f for f in report.folders if not f.todo and not f.ignored and not f.complete]
+    rest = [f for f in report.folders if not f.todo and (f.ignored or f.complete)]
+    return todo, busy, rest
+
+
+def _final(report: Report) -> bool:
+    """Whether the answer is final, as `status --check` has it (0 or 1, not 3): the daemon is not
+    scanning, and every folder not decided against is analysed. (`status --check` leaves offline
+    folders out; the daemon forgets the files that wait on a card pulled out, so those are
+    complete anyway, and a folder shown under "Still being analysed" never sits beside an
+    "everything is imported".)"""
+    return report.state is not State.SCANNING and all(f.complete for f in report.folders if not f.ignored)
 
 
 def shown(report: Report, outcomes: Mapping[bytes, Outcome]) -> list[bytes]:
@@ -118,19 +134,21 @@ def render(
     its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
     by_dir = _by_folder(outcomes)
     ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
-    todo, rest = _groups(report)
-    ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + rest, 1)}
-    parts = [_head(report, todo), _header(report, todo, ids, previews_pending), "<main>"]
-    if todo:
-        parts.append(f"<h2>To import <span>{_n(len(todo), 'folder')}</span></h2>")
-        parts += [_folder(f, ids[id(f)], by_dir, outcomes, ctx) for f in todo]
-    elif report.folders:
-        parts.append('<p class="alldone">Every needle folder is imported.</p>')
-    else:
-        parts.append('<p class="alldone">No needle folder holds a picture yet.</p>')
-    if rest:
-        parts.append(f"<h2>Nothing to import <span>{_n(len(rest), 'folder')}</span></h2>")
-        parts += [_folder(f, ids[id(f)], by_dir, outcomes, ctx) for f in rest]
+    todo, busy, rest = _groups(report)
+    final = _final(report)
+    ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + busy + rest, 1)}
+    title, answer = _answer(report, todo, final)
+    parts = [_head(title), _header(report, todo, busy, ids, previews_pending=previews_pending, final=final), "<main>"]
+    if answer:
+        parts.append(answer)
+    for group, heading in (
+        (todo, "To import"),
+        (busy, "Still being analysed"),
+        (rest, "Nothing to import" if final else "Nothing to import so far"),
+    ):
+        if group:
+            parts.append(f"<h2>{heading} <span>{_n(len(group), 'folder')}</span></h2>")
+            parts += [_folder(f, ids[id(f)], by_dir, outcomes, ctx) for f in group]
     parts.append("</main>")
     parts.append(
         "<footer>Written by hashwatchd with its status file; previews are small copies made when "
@@ -164,8 +182,40 @@ class _Context:
         return (f"{s[0]}\u00d7{s[1]}" if s else "") + label
 
 
-def _head(report: Report, todo: Sequence[FolderReport]) -> str:
-    title = f"hashwatchd: {_n(len(todo), 'folder')} to import" if todo else "hashwatchd: nothing to import"
+def _answer(report: Report, todo: Sequence[FolderReport], final: bool) -> tuple[str, str]:
+    """The page's title, and its answer in a sentence (a paragraph, or nothing when the folders to
+    import say it). "Imported" only when it is final: the worst this page can do is call a card
+    imported that is not (a person wipes it)."""
+    pending = _n(report.pending, "file")
+    if not final:
+        if report.state is State.SCANNING:
+            title = "scanning" + (f", {pending} pending" if report.pending else "")
+            text = "Still scanning" + (f" ({pending} pending)" if report.pending else "")
+            text += ": no folder can be taken for imported yet."
+        elif report.state is State.STOPPED:
+            title = f"stopped with {pending} not analysed"
+            text = f"Not finished: the daemon stopped with {pending} not analysed; their folders are not done."
+        else:
+            title = f"analysing, {pending} pending"
+            text = f"Still analysing {pending}: the folders they are in are not done yet."
+        if todo:
+            title = f"{_n(len(todo), 'folder')} to import, {title}"
+        return title, f'<p class="notyet">{text}</p>'
+    if todo:
+        return f"{_n(len(todo), 'folder')} to import", ""
+    if not report.folders:
+        return "no needle picture yet", '<p class="quiet">No needle folder holds a picture yet.</p>'
+    ignored = sum(f.ignored for f in report.folders)
+    if ignored == len(report.folders):
+        return "every folder ignored", (
+            '<p class="quiet">Every needle folder is ignored (`hashwatchd ignore` lists why).</p>'
+        )
+    apart = f", apart from {_n(ignored, 'ignored folder')}" if ignored else ""
+    return "nothing to import", f'<p class="alldone">Every needle folder is imported{apart}.</p>'
+
+
+def _head(title: str) -> str:
+    title = f"hashwatchd: {title}"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
@@ -176,7 +226,15 @@ def _head(report: Report, todo: Sequence[FolderReport]) -> str:
     )
 
 
-def _header(report: Report, todo: Sequence[FolderReport], ids: Mapping[int, str], previews_pending: int) -> str:
+def _header(
+    report: Report,
+    todo: Sequence[FolderReport],
+    busy: Sequence[FolderReport],
+    ids: Mapping[int, str],
+    *,
+    previews_pending: int,
+    final: bool,
+) -> str:
     missing = sum(f.counts[Status.MISSING] for f in todo)
     edited = sum(f.counts[Status.EDITED] for f in todo)
     bad = sum(f.counts[Status.UNREADABLE] for f in todo)
@@ -189,19 +247,23 @@ def _header(report: Report, todo: Sequence[FolderReport], ids: Mapping[int, str]
     library = f"library {_n(report.haystack[0], 'picture')}"
     if report.haystack[1]:
         library += f" ({report.haystack[1]:,} unreadable)"
+    none = "ok" if final else "zero"  # no folder to import is good news only once it is final
     totals = [
-        (len(todo), "folder to import", "folders to import", "miss" if todo else "ok"),
-        (missing, "picture missing", "pictures missing", "miss" if missing else "ok"),
+        (len(todo), "folder to import", "folders to import", "miss" if todo else none),
+        (missing, "picture missing", "pictures missing", "miss" if missing else none),
         (edited, "edited in the library", "edited in the library", "edit" if edited else "zero"),
         (bad, "unreadable", "unreadable", "bad" if bad else "zero"),
     ]
+    if report.pending:
+        totals.append((report.pending, "file to analyse", "files to analyse", "busy"))
     if offline:
         totals.append((offline, "folder offline", "folders offline", "off"))
     items = "".join(f'<li class="{cls}"><b>{n:,}</b> {one if n == 1 else many}</li>' for n, one, many, cls in totals)
     nav = ""
-    if todo:
+    if todo or busy:
         links = "".join(
-            f'<li><a href="#{ids[id(f)]}">{_t(f.directory)}</a> <span>{_todo_summary(f)}</span></li>' for f in todo
+            f'<li><a href="#{ids[id(f)]}">{_t(f.directory)}</a> <span>{_todo_summary(f)}</span></li>'
+            for f in [*todo, *busy]
         )
         nav = f'<nav><ol class="toc">{links}</ol></nav>'
     return (
@@ -215,15 +277,19 @@ def _header(report: Report, todo: Sequence[FolderReport], ids: Mapping[int, str]
 
 
 def _todo_summary(f: FolderReport) -> str:
-    parts = [f"{f.counts[Status.MISSING]:,} of {f.images:,} missing"]
+    parts = [f"{f.counts[Status.MISSING]:,} of {f.images:,} missing"] if f.todo else []
     if f.counts[Status.EDITED]:
         parts.append(f"{f.counts[Status.EDITED]:,} edited")
+    if not f.complete:
+        parts.append(f"analysing: {_n(f.pending, 'file')} to go")
     return ", ".join(parts)
 
 
 def _badges(f: FolderReport) -> str:
-    label, cls = _FOLDER_STATUS[f.status]
-    out = [f'<span class="badge {cls}">{label}</span>']
+    out = []
+    if f.todo or f.complete:  # else what its files analysed so far say is no verdict on the folder
+        label, cls = _FOLDER_STATUS[f.status]
+        out.append(f'<span class="badge {cls}">{label}</span>')
     if f.ignored:
         out.append('<span class="badge off">ignored: decided not to import</span>')
     if not f.online:
@@ -235,7 +301,9 @@ def _badges(f: FolderReport) -> str:
 
 def _counts(f: FolderReport) -> str:
     c = f.counts
-    parts = [f"<b>{c[Status.MISSING]:,}</b> of {f.images:,} missing"]
+    if not f.images and not f.complete:
+        return "no file analysed yet" + (f" \u00b7 <b>{f.ignored_files:,}</b> ignored" if f.ignored_files else "")
+    parts = [("so far: " if not f.complete else "") + f"<b>{c[Status.MISSING]:,}</b> of {f.images:,} missing"]
     for status, word in ((Status.EDITED, "edited"), (Status.UNREADABLE, "unreadable")):
         if c[status]:
             parts.append(f"<b>{c[status]:,}</b> {word}")
@@ -252,7 +320,7 @@ def _folder(
     outcomes: Mapping[bytes, Outcome],
     ctx: _Context,
 ) -> str:
-    classes = ["folder", "todo" if f.todo else "done"]
+    classes = ["folder", "todo" if f.todo else "done" if f.complete or f.ignored else "busy"]
     if f.ignored:
         classes.append("ignored")
     if not f.online:
@@ -351,17 +419,21 @@ header h1{font-size:21px;font-weight:650;margin:0 0 2px}
 padding:5px 12px;color:#d9e2ec}
 .totals b{font-size:18px;margin-right:3px;color:#fff}
 .totals .miss b{color:#fdba74}.totals .edit b{color:#c4b5fd}.totals .bad b{color:#fca5a5}
-.totals .ok b{color:#86efac}.totals .zero{opacity:.6}
+.totals .ok b{color:#86efac}.totals .busy b{color:#93c5fd}.totals .zero{opacity:.6}
 .toc{margin:12px 0 0;padding-left:22px;font-size:13px;color:#9aa5b1}
 .toc li{margin:1px 0}.toc a{color:#e4ecf5;word-break:break-all}.toc span{margin-left:6px}
 main{max-width:1320px;margin:0 auto;padding:6px 32px 32px}
 h2{font-size:13px;font-weight:650;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);margin:26px 0 10px}
 h2 span,h4 span,summary span{font-weight:400;color:var(--muted);margin-left:6px;text-transform:none;letter-spacing:0}
 .alldone{font-size:16px;color:var(--ok);margin:24px 0}
+.quiet{font-size:16px;color:var(--muted);margin:24px 0}
+.notyet{font-size:16px;font-weight:600;color:var(--busy);background:#eff6ff;border:1px solid #bfdbfe;
+border-radius:8px;padding:10px 14px;margin:20px 0}
 .folder{background:var(--card);border:1px solid var(--line);border-left:5px solid var(--line);border-radius:10px;
 padding:14px 18px 16px;margin:0 0 14px;box-shadow:0 1px 2px rgba(16,24,40,.05)}
 .folder.todo{border-left-color:var(--miss)}
 .folder.done{border-left-color:var(--ok);padding-bottom:12px}
+.folder.busy{border-left-color:var(--busy);background:#f8fbff}
 .folder.offline{border-left-color:var(--off);background:#f8f9fb}
 .folder.ignored{border-left-color:var(--off)}
 .folder.ignored summary{color:var(--muted)}

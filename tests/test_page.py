@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
+import pytest
+
 from hashwatchd import page, report
 from hashwatchd.model import Kind, Match, Outcome, Problem, Status, Tier
 from hashwatchd.report import Report, State
@@ -114,6 +116,82 @@ def test_offline_and_incomplete_folders_are_marked() -> None:
     assert "offline: counts as last seen" in text
     assert "analysing: 2 files to go" in text
     assert "1 folder offline" in text
+
+
+def _title(text: str) -> str:
+    return text[text.index("<title>") + 7 : text.index("</title>")]
+
+
+def _badges(text: str, anchor: str) -> list[str]:
+    """The badges of the folder section `anchor`."""
+    section = text[text.index(f'id="{anchor}"') :]
+    section = section[: section.index("</section>")]
+    return [chunk.split('">', 1)[1].split("<", 1)[0] for chunk in section.split('<span class="badge ')[1:]]
+
+
+@pytest.mark.parametrize("state", [State.WATCHING, State.STOPPED])
+def test_a_folder_still_being_analysed_is_never_shown_as_done(state: State) -> None:
+    """One picture found in the library and three files not analysed yet is not an imported
+    folder, and three files not analysed yet are not "no readable picture": both sit in a
+    section of their own, before the folders with nothing to import, marked as being analysed;
+    the page does not say every folder is imported (a person would wipe the card) but what is
+    left to analyse, and its title is neutral."""
+    outs = [
+        Outcome(b"/n/a/1.jpg", Status.IDENTICAL, (Match(b"/lib/1.jpg", Tier.IDENTICAL, 0),)),
+        Outcome(b"/n/done/1.jpg", Status.SAME, (Match(b"/lib/2.jpg", Tier.SAME, 1),)),
+    ]
+    pending = [b"/n/a/2.jpg", b"/n/a/3.jpg", b"/n/a/4.jpg", b"/n/b/1.jpg", b"/n/b/2.jpg"]
+    doc = report.build(outs, [b"/n"], (10, 0), state=state, pending=pending, now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {})
+    parsed = Page(text)
+    words = " ".join(parsed.text)
+    assert "imported." not in words and "Every needle folder" not in words
+    assert "5 files" in words and ("Still analysing" if state is State.WATCHING else "stopped") in words
+    assert "nothing to import" not in _title(text) and "5 files" in _title(text)
+    assert parsed.folders == ["/n/a", "/n/b", "/n/done"]
+    sections = {a["id"]: (a["class"] or "").split() for t, a in parsed.tags if t == "section"}
+    assert sections == {
+        "folder-1": ["folder", "busy", "incomplete"],
+        "folder-2": ["folder", "busy", "incomplete"],
+        "folder-3": ["folder", "done"],
+    }
+    assert _badges(text, "folder-1") == ["analysing: 3 files to go"]
+    assert _badges(text, "folder-2") == ["analysing: 2 files to go"]
+    assert _badges(text, "folder-3") == ["imported"]
+    main = text[text.index("<main>") :]
+    assert main.index("Still being analysed") < main.index('id="folder-1"') < main.index("Nothing to import")
+    assert [a for a in parsed.attrs("a", "href")] == ["#folder-1", "#folder-2"]
+
+
+def test_while_scanning_nothing_is_final() -> None:
+    """While the daemon scans, a page whose every folder is imported so far says the scan goes
+    on, not that everything is imported."""
+    outs = [Outcome(b"/n/a/1.jpg", Status.IDENTICAL, (Match(b"/lib/1.jpg", Tier.IDENTICAL, 0),))]
+    doc = report.build(outs, [b"/n"], (10, 0), state=State.SCANNING, now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {})
+    words = " ".join(Page(text).text)
+    assert "Every needle folder" not in words and "Still scanning" in words
+    assert "nothing to import" not in _title(text)
+    assert "Nothing to import so far" in words
+
+
+def test_every_folder_imported_or_ignored_is_said_as_the_cli_says_it() -> None:
+    """Every folder analysed and imported, one of them decided not to import: "Every needle folder
+    is imported, apart from 1 ignored folder"; every folder ignored: "Every needle folder is
+    ignored", not imported."""
+    outs = [
+        Outcome(b"/n/a/1.jpg", Status.IDENTICAL, (Match(b"/lib/1.jpg", Tier.IDENTICAL, 0),)),
+        Outcome(b"/n/old/1.jpg", Status.MISSING),
+    ]
+    doc = report.build(outs, [b"/n"], (10, 0), state=State.WATCHING, decided=_Folders(b"/n/old"), now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {})
+    assert "Every needle folder is imported, apart from 1 ignored folder." in " ".join(Page(text).text)
+    assert _title(text) == "hashwatchd: nothing to import"
+    doc = report.build(outs[1:], [b"/n"], (10, 0), state=State.WATCHING, decided=_Folders(b"/n/old"), now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {})
+    words = " ".join(Page(text).text)
+    assert "Every needle folder is ignored" in words and "imported." not in words
+    assert "nothing to import" not in _title(text)
 
 
 def test_edited_and_same_pictures_beside_their_library_copy_with_the_reason() -> None:

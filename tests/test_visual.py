@@ -9,9 +9,11 @@ README's picture); otherwise it goes to the test's temp directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,23 +73,40 @@ def _jpeg(img: np.ndarray, quality: int = 90) -> bytes:
 SCRIPT, QUOTES = "<script>", "\"&'"
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    """A library (a resized copy of scene 0, a contrast-edited copy of scene 1, scenes 6 and 7) and a running daemon."""
+@contextlib.contextmanager
+def _running(tmp_path: Path, settle: str = "0.5") -> Iterator[Daemon]:
+    """A library (a resized copy of scene 0, a contrast-edited copy of scene 1, scenes 6 and 7),
+    written a day ago, and a running daemon."""
     write(tmp_path / "lib/2024/0.jpg", _jpeg(cv2.resize(scene(0), (480, 360), interpolation=cv2.INTER_AREA), 85))
     write(tmp_path / "lib/2024/1-edit.jpg", _jpeg(cv2.convertScaleAbs(scene(1), alpha=1.3, beta=-30)))
     write(tmp_path / "lib/2023/6.png", encode(scene(6), ".png"))
     write(tmp_path / "lib/2023/7.jpg", _jpeg(scene(7)))
-    (tmp_path / "needles").mkdir()
+    _age(tmp_path / "lib")
+    (tmp_path / "needles").mkdir(exist_ok=True)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: [{tmp_path / 'needles'}]\nreport_interval: 0.2\n")
     d = Daemon(tmp_path, cfg)
-    d.start(verbose=False)  # the log as a user sees it by default
-    yield d
-    if d.proc is not None:
-        d.proc.kill()
-        d.proc.wait()
+    try:
+        d.start(verbose=False, settle=settle)  # the log as a user sees it by default
+        yield d
+    finally:
+        if d.proc is not None:
+            d.proc.kill()
+            d.proc.wait()
     assert "Traceback" not in d.log.read_text(errors="replace")
+
+
+def _age(tree: Path) -> None:
+    """Date every file under `tree` a day back: at start-up the daemon takes them as settled."""
+    day_ago = time.time() - 86400
+    for path in tree.rglob("*"):
+        os.utime(path, (day_ago, day_ago))
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    with _running(tmp_path) as d:
+        yield d
 
 
 def _card(where: Path) -> None:
@@ -209,6 +228,57 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+#: Each folder section as a person sees it: its name, its classes, its badges, the colour of its edge.
+_SECTIONS = """
+[...document.querySelectorAll('section')].map(s => [
+  s.querySelector('h3').textContent, s.className,
+  [...s.querySelectorAll('.badge')].map(b => b.textContent), getComputedStyle(s).borderLeftColor,
+])
+"""
+
+
+def test_a_card_still_being_analysed_is_not_shown_as_done(tmp_path: Path) -> None:
+    """A card being copied in: one picture already found in the library and three not analysed
+    yet (they wait to settle), and a folder of two not analysed yet. In a real browser the page
+    does not say that everything is imported: it says what is left to analyse, has a neutral
+    title, and shows both folders under "Still being analysed" with a blue edge and an
+    "analysing" badge, not as imported (green) or as holding no readable picture."""
+    needles = tmp_path / "needles"
+    write(needles / "DCIM/100OLD/IMG_0008.JPG", _jpeg(scene(7)))  # the library's 7.jpg, byte for byte
+    _age(needles)
+    with _running(tmp_path, settle="3600") as daemon:
+        for name, seed in (("100OLD/IMG_0009", 8), ("100OLD/IMG_0010", 9), ("100OLD/IMG_0011", 10)):
+            write(needles / f"DCIM/{name}.JPG", _jpeg(scene(seed)))
+        for name, seed in (("101NEW/IMG_0012", 11), ("101NEW/IMG_0013", 12)):
+            write(needles / f"DCIM/{name}.JPG", _jpeg(scene(seed)))
+        doc = daemon.wait(lambda doc: doc["pending"] == 5 and len(doc["folders"]) == 2)
+        assert doc["state"] == "watching"
+        assert [(f["path"], f["status"], f["pending"]) for f in doc["folders"]] == [
+            ("DCIM/100OLD", "imported", 3),
+            ("DCIM/101NEW", "empty", 2),
+        ]
+        page = tmp_path / "state/status.html"
+        daemon.wait(lambda doc: "Still analysing 5 files" in _read(page))
+        binary = browser.find()
+        assert binary is not None
+        with browser.Browser(binary) as chromium:
+            chromium.open(page.as_uri())
+            title = chromium.evaluate("document.title")
+            text = chromium.evaluate("document.body.innerText")
+            sections = chromium.evaluate(_SECTIONS)
+            errors = chromium.console_errors()
+            chromium.screenshot(tmp_path / "analysing.png")
+    assert errors == []
+    assert title == "hashwatchd: analysing, 5 files pending"
+    assert "Still analysing 5 files" in text and "imported." not in text
+    blue = "rgb(29, 78, 216)"  # --busy
+    assert sections == [
+        [f"{needles}/DCIM/100OLD", "folder busy incomplete", ["analysing: 3 files to go"], blue],
+        [f"{needles}/DCIM/101NEW", "folder busy incomplete", ["analysing: 2 files to go"], blue],
+    ]
+    assert text.index("STILL BEING ANALYSED") < text.index(f"{needles}/DCIM/100OLD\n")
 
 
 def test_report_html_writes_a_page_from_the_index(daemon: Daemon, tmp_path: Path) -> None:
