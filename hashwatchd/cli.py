@@ -575,6 +575,15 @@ def _applies_when(s: config.Settings) -> str:
 def _report(args: argparse.Namespace) -> int:
     s = _settings(args)
     out = args.html.absolute()
+    # The index holds what was judged; what a running daemon has not analysed yet, and whether it
+    # still scans, only its status file says (found as `status` finds it).
+    try:
+        status = json.loads(s.report_path.read_bytes())
+    except FileNotFoundError:
+        status = None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the status file %s (%s): the page shows the index alone", s.report_path, exc)
+        status = None
     with _read_index(s) as st, _pool(s) as pool:
         engine = Engine(st, pool, s)
         engine.load()
@@ -585,8 +594,14 @@ def _report(args: argparse.Namespace) -> int:
         decided = decisions.load(s.state_dir, s.ignore_folders)
         library = engine.counts(Role.HAYSTACK)
         doc = build(outcomes, roots, library, state=State.DONE, offline=offline, decided=decided, now=now())
+        if status is not None:
+            try:
+                visual.add_status(doc, status, roots=roots, offline=offline, decided=decided)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("%s is no status file (%r): the page shows the index alone", s.report_path, exc)
+                status = None
         writer = visual.PageWriter(engine, ThumbCache(s.state_dir / "thumbs"), store=False)
-        writer.write(doc, out / "index.html")
+        writer.write(doc, out / "index.html", from_index=status is None)
     print(f"visual report of {len(doc.folders)} folders written to {out / 'index.html'}")
     return 0
 

@@ -39,6 +39,8 @@ _STATE = {
     State.WATCHING: "watching for changes",
     State.STOPPED: "daemon stopped",
 }
+#: What the page says instead of a state when it was made from the index alone.
+_FROM_INDEX = "from the index; a running daemon may have files pending"
 
 _FOLDER_STATUS = {
     FolderStatus.NOT_IMPORTED: ("not imported", "miss"),
@@ -127,18 +129,22 @@ def render(
     *,
     kinds: Mapping[bytes, Kind] | None = None,
     previews_pending: int = 0,
+    from_index: bool = False,
 ) -> str:
     """The page's text. `previews` maps a path to its preview's URL relative to the page (paths
     without one show a placeholder); `sizes` gives a picture's displayed size, for the reasons;
     `kinds` what a file is (a raw file or a video says so under its preview; a needle's kind is
-    its outcome's); `previews_pending` says how many previews are still being made (the page says so)."""
+    its outcome's); `previews_pending` says how many previews are still being made (the page says so).
+    `from_index`: the report comes from the index alone, without a status file to say what a
+    daemon has not analysed yet (`report --html`): the page says so instead of a state."""
     by_dir = _by_folder(outcomes)
     ctx = _Context(previews, sizes or {}, {**(kinds or {}), **{p: o.kind for p, o in outcomes.items()}})
     todo, busy, rest = _groups(report)
     final = _final(report)
     ids = {id(f): f"folder-{i}" for i, f in enumerate(todo + busy + rest, 1)}
-    title, answer = _answer(report, todo, final)
-    parts = [_head(title), _header(report, todo, busy, ids, previews_pending=previews_pending, final=final), "<main>"]
+    title, answer = _answer(report, todo, final, from_index)
+    header = _header(report, todo, busy, ids, previews_pending=previews_pending, final=final, from_index=from_index)
+    parts = [_head(title), header, "<main>"]
     if answer:
         parts.append(answer)
     for group, heading in (
@@ -182,7 +188,7 @@ class _Context:
         return (f"{s[0]}\u00d7{s[1]}" if s else "") + label
 
 
-def _answer(report: Report, todo: Sequence[FolderReport], final: bool) -> tuple[str, str]:
+def _answer(report: Report, todo: Sequence[FolderReport], final: bool, from_index: bool) -> tuple[str, str]:
     """The page's title, and its answer in a sentence (a paragraph, or nothing when the folders to
     import say it). "Imported" only when it is final: the worst this page can do is call a card
     imported that is not (a person wipes it)."""
@@ -211,6 +217,11 @@ def _answer(report: Report, todo: Sequence[FolderReport], final: bool) -> tuple[
             '<p class="quiet">Every needle folder is ignored (`hashwatchd ignore` lists why).</p>'
         )
     apart = f", apart from {_n(ignored, 'ignored folder')}" if ignored else ""
+    if from_index:
+        return "nothing to import in the index", (
+            f'<p class="alldone">Every needle folder in the index is imported{apart}; '
+            "files a running daemon has not analysed yet are not in it.</p>"
+        )
     return "nothing to import", f'<p class="alldone">Every needle folder is imported{apart}.</p>'
 
 
@@ -234,13 +245,14 @@ def _header(
     *,
     previews_pending: int,
     final: bool,
+    from_index: bool,
 ) -> str:
     missing = sum(f.counts[Status.MISSING] for f in todo)
     edited = sum(f.counts[Status.EDITED] for f in todo)
     bad = sum(f.counts[Status.UNREADABLE] for f in todo)
     offline = sum(not f.online for f in report.folders)
     needles = sum(f.images for f in report.folders)
-    state = _STATE[report.state]
+    state = _FROM_INDEX if from_index else _STATE[report.state]
     if report.pending:
         state += f", {_n(report.pending, 'file')} pending"
     when = report.generated_at.isoformat(sep=" ", timespec="seconds")
@@ -267,7 +279,8 @@ def _header(
         )
         nav = f'<nav><ol class="toc">{links}</ol></nav>'
     return (
-        f'<body data-state="{report.state.value}" data-previews-pending="{previews_pending}">\n<header>'
+        f'<body data-state="{"index" if from_index else report.state.value}" '
+        f'data-previews-pending="{previews_pending}">\n<header>'
         "<h1>Photos not yet in the library</h1>"
         f'<p class="meta">{_t(state)} \u00b7 written {_t(when)} \u00b7 {library} \u00b7 '
         f"{_n(needles, 'picture')} in {_n(len(report.folders), 'needle folder')}"

@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hashwatchd import files, page, paths, publish
 from hashwatchd.engine import Engine
 from hashwatchd.errors import PublishError
 from hashwatchd.model import Fingerprint, Role
-from hashwatchd.report import Report, State
+from hashwatchd.report import Decided, FolderReport, Report, State
 from hashwatchd.thumbcache import ThumbCache
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,28 @@ def index_roots(engine: Engine, patterns: Sequence[bytes]) -> list[bytes]:
     return sorted(set(known) | set(files.expand_roots(patterns)))
 
 
+def add_status(
+    doc: Report, status: Mapping[str, Any], *, roots: Collection[bytes], offline: Collection[bytes], decided: Decided
+) -> None:
+    """Complete a report made from the index without a daemon (`report --html`) with what only the
+    status file `status` (its JSON document) knows: the state of the daemon that wrote it and the
+    files it has not analysed yet, in the folders of `roots`. Those folders are incomplete; one
+    whose every file waits is not in the index at all, and is added. Raises KeyError, TypeError or
+    ValueError when the document is not a status file."""
+    state = State(status["state"])
+    waiting = {(os.fsencode(e["root"]), os.fsencode(e["path"])): int(e["pending"]) for e in status["folders"]}
+    folders = {(f.root, f.path): f for f in doc.folders}
+    for key, pending in waiting.items():
+        if not pending or key[0] not in roots:
+            continue
+        if key not in folders:
+            f = folders[key] = FolderReport(*key, first_seen=doc.generated_at, updated_at=doc.generated_at)
+            f.online, f.ignored = key[0] not in offline, decided.folder(f.directory)
+        folders[key].pending = pending
+    doc.state, doc.folders = state, [folders[key] for key in sorted(folders)]
+    doc.pending = sum(f.pending for f in doc.folders)
+
+
 class PageWriter:
     """Writes the page of one engine's results, with the previews in `cache`.
 
@@ -82,10 +105,10 @@ class PageWriter:
         self._next = -float("inf")  # try_write writes again from this time on
         self._owed = False  # a write was put off, or left previews to make
 
-    def write(self, report: Report, path: Path, mode: int = 0o644) -> bool:
+    def write(self, report: Report, path: Path, mode: int = 0o644, *, from_index: bool = False) -> bool:
         """Write the page of `report` to `path` and the previews it shows beside it; whether every
-        preview that can be made is there (else call again). Raises PublishError when the page
-        cannot be written."""
+        preview that can be made is there (else call again). `from_index`: the report comes from
+        the index alone (page.render). Raises PublishError when the page cannot be written."""
         outcomes = self.engine.outcomes
         fps = {p: fp for p in page.shown(report, outcomes) if (fp := self._fingerprint(p)) is not None}
         here = ThumbCache(path.parent / THUMBS, mode)
@@ -104,7 +127,9 @@ class PageWriter:
         previews = {p: f"{THUMBS}/{here.path(fp.digest).name}" for p, fp in fps.items() if here.has(fp.digest)}
         sizes = {p: (fp.width, fp.height) for p, fp in fps.items()}
         kinds = {p: fp.kind for p, fp in fps.items()}
-        text = page.render(report, outcomes, previews, sizes, kinds=kinds, previews_pending=len(todo))
+        text = page.render(
+            report, outcomes, previews, sizes, kinds=kinds, previews_pending=len(todo), from_index=from_index
+        )
         publish.write_atomic(path, text.encode("utf-8"), mode)
         shown = {fp.digest for fp in fps.values()}
         here.sweep(shown if not own else shown | self._needle_digests())

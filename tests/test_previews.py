@@ -4,6 +4,7 @@ lacks, and swept when nothing needs them."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -244,6 +245,48 @@ def test_scan_writes_the_page_beside_a_status_file_kept_elsewhere(
     assert (other / "out/status.json").exists()
     assert not (other / "out/status.html").exists()
     assert not (other / "state/thumbs").exists()
+
+
+def test_report_html_says_what_the_status_file_says_is_still_to_analyse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report --html` reads the index, which does not know what a running daemon has not analysed
+    yet: it takes the state and the pending files from the status file (found as every command
+    finds it), a folder whose every file waits included; without a status file the page says it
+    is from the index alone, never "scan finished"."""
+    pic = photo(0, 240, 180)
+    write(tmp_path / "lib/0.png", encode(pic, ".png"))
+    write(tmp_path / "card/a.jpg", encode(pic, ".jpg"))
+    assert _scan(tmp_path) == 0, capsys.readouterr().err
+    status = tmp_path / "out/status.json"
+
+    def page() -> str:
+        argv = ["report", "--html", str(tmp_path / "page"), "--config", str(tmp_path / "config.yaml")]
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        return (tmp_path / "page/index.html").read_text()
+
+    text = page()  # beside the scan's status file
+    assert "scan finished" in text and "Every needle folder is imported." in text
+
+    doc = json.loads(status.read_text())
+    card = doc["folders"][0]
+    assert (card["path"], card["status"]) == (".", "imported")
+    new = {**card, "path": "DCIM/new", "status": "empty", "images": 0, "identical": 0, "same": 0, "imported": 0}
+    doc["folders"] = [{**card, "pending": 2, "complete": False}, {**new, "pending": 3, "complete": False}]
+    doc |= {"state": "watching", "pending": 5}
+    status.write_text(json.dumps(doc))  # a daemon's, with a card being copied in
+    text = page()
+    assert "watching for changes, 5 files pending" in text and "Still analysing 5 files" in text
+    assert "Every needle folder" not in text and "scan finished" not in text
+    assert text.count('<section class="folder busy incomplete"') == 2 and "DCIM/new</h3>" in text
+
+    for broken in ('{"state": "watching"}', "not JSON"):
+        status.write_text(broken)
+        assert "from the index; a running daemon may have files pending" in page()
+    status.unlink()
+    text = page()
+    assert "from the index; a running daemon may have files pending" in text and "scan finished" not in text
+    assert "Every needle folder in the index is imported" in text
 
 
 def test_the_daemon_writes_a_costly_page_less_often(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

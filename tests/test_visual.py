@@ -283,7 +283,8 @@ def test_a_card_still_being_analysed_is_not_shown_as_done(tmp_path: Path) -> Non
 
 def test_report_html_writes_a_page_from_the_index(daemon: Daemon, tmp_path: Path) -> None:
     """`hashwatchd report --html DIR` beside the running daemon (the index read-only): a page
-    and the previews it shows, copied into DIR, that a browser loads without an error."""
+    and the previews it shows, copied into DIR, that a browser loads without an error, with the
+    daemon's state from its status file (not a finished scan)."""
     _card(tmp_path / "src")
     shutil.copytree(tmp_path / "src/DCIM", tmp_path / "needles/DCIM")
     daemon.wait(lambda doc: _done(daemon, doc))
@@ -299,6 +300,8 @@ def test_report_html_writes_a_page_from_the_index(daemon: Daemon, tmp_path: Path
     with browser.Browser(binary) as chromium:
         chromium.open((out / "index.html").as_uri())
         images = dict(chromium.evaluate(_IMAGES))
+        meta = chromium.evaluate("document.querySelector('.meta').textContent")
         errors = chromium.console_errors()
     assert errors == []
     assert len(images) == 11 and all(width > 0 for width in images.values()), images
+    assert meta.startswith("watching for changes \u00b7 written ")
