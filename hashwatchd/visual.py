@@ -11,7 +11,8 @@ lacks (the library copies behind `same` and `edited` verdicts, needles hashed be
 existed) is made here, in the decoder pool, at most `budget` per write in the daemon, most
 useful first (page.shown); `write` says when some are still to make, and the caller writes
 again. A preview that cannot be made (the file is gone, or changed since it was indexed) is not
-tried again for that content. Each write then removes the previews no needle needs any more.
+tried again for that content. Each write once the daemon is caught up (watching, or a scan done)
+then removes the previews no needle needs any more.
 """
 
 from __future__ import annotations
@@ -131,10 +132,14 @@ class PageWriter:
             report, outcomes, previews, sizes, kinds=kinds, previews_pending=len(todo), from_index=from_index
         )
         publish.write_atomic(path, text.encode("utf-8"), mode)
-        shown = {fp.digest for fp in fps.values()}
-        here.sweep(shown if not own else shown | self._needle_digests())
-        if self.store and not own:
-            self.cache.sweep(shown | self._needle_digests())
+        # Before the daemon is caught up (its first page comes before it has looked at its roots; a
+        # scan may not have reached every folder) a page may lack what a later one shows: removing
+        # those previews would have them decoded again.
+        if report.state in (State.WATCHING, State.DONE):
+            shown = {fp.digest for fp in fps.values()}
+            here.sweep(shown if not own else shown | self._needle_digests())
+            if self.store and not own:
+                self.cache.sweep(shown | self._needle_digests())
         self.cost = self._clock() - start
         return not todo
 

@@ -191,6 +191,27 @@ def test_needles_get_previews_when_hashed_library_copies_when_shown(tmp_path: Pa
     assert len(list(cache.directory.iterdir())) == 4
 
 
+def test_only_a_page_of_a_daemon_caught_up_removes_previews(tmp_path: Path, pool: Pool) -> None:
+    """The daemon's first page comes before it has looked at its roots (no folder yet), and a page
+    written while it scans (or stops) may lack folders that a later page shows: neither removes a
+    preview, which would have to be decoded again (from a NAS, say). A page once the daemon is
+    caught up removes those no page needs."""
+    pic = photo(8, 320, 240)
+    write(tmp_path / "lib/0.png", encode(pic, ".png"))
+    write(tmp_path / "card/same.jpg", encode(pic, ".jpg"))
+    engine, cache = _engine(tmp_path, pool)
+    writer = visual.PageWriter(engine, cache)
+    page_file = tmp_path / "state/status.html"
+    assert writer.write(_doc(engine, tmp_path), page_file)
+    needle, library = _digest(engine, tmp_path / "card/same.jpg"), _digest(engine, tmp_path / "lib/0.png")
+    assert cache.has(needle) and cache.has(library)
+    for state in (State.SCANNING, State.STOPPED):
+        writer.write(report.build([], [], (0, 0), state=state, now=NOW), page_file)
+        assert cache.has(needle) and cache.has(library), state
+    writer.write(report.build([], [], (0, 0), state=State.WATCHING, now=NOW), page_file)
+    assert cache.has(needle) and not cache.has(library)
+
+
 def test_a_page_elsewhere_gets_its_own_previews_and_leaves_the_cache_alone(tmp_path: Path, pool: Pool) -> None:
     """`report --html DIR`'s writer (store=False): the previews the page shows are copied from the
     cache or made into DIR/thumbs; the state directory's cache is neither filled nor swept."""
