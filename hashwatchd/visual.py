@@ -76,7 +76,7 @@ def add_status(
             continue
         if key not in folders:
             f = folders[key] = FolderReport(*key, first_seen=doc.generated_at, updated_at=doc.generated_at)
-            f.online, f.ignored = key[0] not in offline, decided.folder(f.directory)
+            f.online, f.ignored = key[0] not in offline, decided.folder(f.root, f.directory)
         folders[key].pending = pending
     doc.state, doc.folders = state, [folders[key] for key in sorted(folders)]
     doc.pending = sum(f.pending for f in doc.folders)
