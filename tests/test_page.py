@@ -308,8 +308,8 @@ class _Folders:
     def __init__(self, *folders: bytes) -> None:
         self.folders = set(folders)
 
-    def folder(self, directory: bytes) -> bool:
+    def folder(self, root: bytes, directory: bytes) -> bool:
         return directory in self.folders
 
-    def file(self, path: bytes) -> bool:
+    def file(self, root: bytes, path: bytes) -> bool:
         return False
