@@ -323,12 +323,12 @@ def decode(src: Source, max_pixels: int, min_side: int) -> Picture:
         except PhotoError as exc:
             raise PhotoError("corrupt", f"the embedded JPEG preview is damaged ({exc.detail})") from None
         w, h = (best.height, best.width) if info.orientation >= 5 else (best.width, best.height)
-        return Picture(bgr, w, h, info.format)
+        return Picture(bgr, w, h, info.format, info.orientation)
     data = src.read_all()
     if len(data) < src.size:
         raise PhotoError("changed", "the raw file shrank while it was read")
-    bgr, w, h = _libraw(data, max_pixels)
-    return Picture(bgr, w, h, info.format)
+    bgr, w, h, orientation = _libraw(data, max_pixels)
+    return Picture(bgr, w, h, info.format, orientation)
 
 
 #: Half-size demosaic: camera white balance, 8 bits, sRGB gamma and no auto-brightening, the
@@ -342,9 +342,10 @@ _HALF_SIZE: dict[str, Any] = {
 }
 
 
-def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int]:
-    """(BGR in display orientation, full displayed width, height) of a whole raw file in memory;
-    the header's size is checked against max_pixels before anything is unpacked."""
+def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int, int]:
+    """(BGR in display orientation, full displayed width, height, the EXIF orientation LibRaw
+    applied) of a whole raw file in memory; the header's size is checked against max_pixels
+    before anything is unpacked."""
     import rawpy  # noqa: PLC0415 - decoder processes only
 
     try:
@@ -355,12 +356,13 @@ def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int]:
             if not s.width or not s.height:
                 raise PhotoError("corrupt", "LibRaw found no image size in the raw header")
             rgb = raw.postprocess(**_HALF_SIZE)
-            w, h = (s.height, s.width) if FLIP_TO_EXIF.get(s.flip, 1) >= 5 else (s.width, s.height)
+            orientation = FLIP_TO_EXIF.get(s.flip, 1)
+            w, h = (s.height, s.width) if orientation >= 5 else (s.width, s.height)
     except PhotoError:
         raise
     except Exception as exc:  # every LibRaw failure becomes a stable code
         raise libraw_error(exc) from None
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), w, h
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), w, h, orientation
 
 
 class _Reader:
