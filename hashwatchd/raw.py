@@ -118,8 +118,9 @@ class RawInfo:
         return max(self.previews, key=lambda p: (p.width * p.height, p.length), default=None)
 
 
-class _Tiff:
-    """A bounded, loop-safe reader of TIFF IFDs over a Source."""
+class TiffReader:
+    """A bounded, loop-safe reader of TIFF IFDs over a Source: a raw file's structure here, and
+    the EXIF of any picture in shotmeta.py (EXIF is a TIFF structure too)."""
 
     def __init__(self, src: Source) -> None:
         self.src = src
@@ -242,7 +243,7 @@ def inspect(src: Source) -> RawInfo | None:
         return _inspect_raf(src)
     if kind in ("cr3", "x3f", "mrw", "crw", "iiq"):
         return RawInfo(kind)  # previews in boxes or blocks: LibRaw decodes these
-    tiff = _Tiff(src)
+    tiff = TiffReader(src)
     info = RawInfo(kind)
     raw = kind != "tiff?"
     for depth, entries in tiff.walk():
@@ -272,7 +273,7 @@ def inspect(src: Source) -> RawInfo | None:
     return info
 
 
-def _find_previews(tiff: _Tiff, entries: Entries, compression: int, photometric: int, info: RawInfo) -> None:
+def _find_previews(tiff: TiffReader, entries: Entries, compression: int, photometric: int, info: RawInfo) -> None:
     spots: list[tuple[int, int]] = []
     offset, length = tiff.values(entries.get(0x201), 1), tiff.values(entries.get(0x202), 1)
     if offset and length:  # JPEGInterchangeFormat / Length
