@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import pytest
-from helpers import encode, exif_rotated_jpeg, photo
+from helpers import camera, encode, exif_rotated_jpeg, photo, pillow_bytes
+from PIL import Image, ImageEnhance
 
 from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
@@ -114,6 +115,26 @@ def test_edited_picture_is_found(name: str) -> None:
     assert tier in {Tier.EDITED, Tier.SAME}
     if name != "captioned":
         assert tier is Tier.EDITED
+
+
+@pytest.fixture(scope="module")
+def camera_photo() -> np.ndarray:
+    """A 3000 x 2000 photo, of the size where crops and brightness exports used to be missed."""
+    return camera(6)
+
+
+def test_camera_size_edits_are_edits(camera_photo: np.ndarray) -> None:
+    """On a 6 MP photo, a crop of 5% per edge and a +30% brightness export (Pillow, which clips
+    per channel) are edits: the crop's tone is compared with its window of the library picture
+    (the borders it drops moved the whole picture's mean and contrast past the bounds), and the
+    brighter export's colour is the library's scaled up (Lab a*, b* grow with lightness)."""
+    h, w = camera_photo.shape[:2]
+    library = fp(encode(camera_photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    crop = camera_photo[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    assert classify(fp(encode(crop, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92)), library) is Tier.EDITED
+    brighter = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2RGB))).enhance(1.3)
+    rgb = cv2.cvtColor(np.asarray(brighter), cv2.COLOR_RGB2BGR)
+    assert classify(fp(pillow_bytes(rgb, "JPEG", quality=92)), library) is Tier.EDITED
 
 
 def _gradient(c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
