@@ -21,8 +21,10 @@ camera-size sets (README, "Matching"); the margins are stated where each is defi
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,11 @@ import cv2
 import numpy as np
 
 from hashwatchd.decode import Picture
-from hashwatchd.model import Tier
+from hashwatchd.model import Fingerprint, Kind, Tier
+
+#: The version of the rules below, part of every cached result's key: results of other rules
+#: are not read. Bump it with any change to a threshold, the statistic or the decoding.
+RULES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,28 @@ class Confirmation:
     chroma: float
     changed: float
     parts: int
+
+
+def cache_key(needle: Fingerprint, library: Fingerprint, claim: Tier) -> bytes:
+    """The key a confirmation's result is cached under in the index: the rules, the claim (a
+    `same` claim is tried as `same` first, an `edited` one is not), and what each file holds.
+
+    A photo's content is its digest, the SHA-256 of the whole file. A raw file's digest covers
+    only its size, head and tail, while the confirmation decodes its preview from the middle:
+    two raw files alike there but for the middle (a copy damaged in its preview, a preview
+    written again in place) would share a result. Its fingerprint, computed from that preview,
+    is taken with the digest: it changes with any preview that a thumbnail can tell apart, and
+    files that differ only below that are left to their sizes, heads and tails, which cameras
+    fill with the shot's own metadata.
+    """
+    return bytes([RULES, claim]) + _content(needle) + _content(library)
+
+
+def _content(fp: Fingerprint) -> bytes:
+    if fp.kind is not Kind.RAW:
+        return fp.digest
+    hashes = struct.pack("<QQII", fp.dhash, fp.phash, fp.width, fp.height)
+    return hashlib.sha256(fp.digest + hashes + fp.thumb + fp.chroma).digest()[:16]
 
 
 def decode_side(needle: tuple[int, int], library: tuple[int, int], policy: ConfirmPolicy = DEFAULT) -> int:
@@ -167,9 +195,18 @@ def _linear_fit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _curve(x: np.ndarray, y: np.ndarray, knots: int = 16) -> np.ndarray:
-    """y predicted from x by a piecewise-linear curve, knots at x's quantiles (least squares):
-    a tone curve, clipping included."""
-    k = np.unique(np.percentile(x[::3], np.linspace(0, 100, knots + 1)))
+    """y predicted from x by a piecewise-linear curve (least squares): a tone curve, clipping
+    included. Its knots lie at x's quantiles, where most pixels are, and evenly between x's
+    extremes, so that a bend where few pixels lie (a channel made 30% brighter clips at 77% of
+    its range, which a bright patch may be alone to reach) has knots near it too."""
+    k = np.unique(
+        np.concatenate(
+            [
+                np.percentile(x[::3], np.linspace(0, 100, knots + 1)),
+                np.linspace(float(x.min()), float(x.max()), knots + 1),
+            ]
+        )
+    )
     if len(k) < 2:
         return np.full_like(x, float(y.mean()))
     xs, ys = x.ravel()[::5], y.ravel()[::5]

@@ -17,12 +17,19 @@ copy. So:
   brightness/contrast: the structure stays and colour is only scaled), a local change (a
   caption), or a small crop (found by aligning the thumbnails, its tone compared with the crop
   window). A colour the library picture does not have is never an edit of it. These rules are
-  loose enough for camera-size crops of 8% per edge and +30% brightness exports; what keeps
-  them from taking another shot for an edit is the full-resolution confirmation (confirm.py).
+  loose enough for camera-size crops and +30% brightness exports; what keeps them from taking
+  another shot for an edit is the confirmation.
+
+What the thumbnails say is a claim: at 16x16 the next frame of a burst is the same picture.
+Every `same` and `edited` match of a photo or raw file stands only once its check (check_for)
+has confirmed it on full-resolution pixels and found no capture metadata that makes the two
+files two shots (confirm.py, shotmeta.py, run in the decoder processes); it stands at the lower
+of the two tiers (verdict).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import itertools
@@ -61,9 +68,6 @@ class Policy:
     crop_contrast: float = 0.2
     crop_max: float = 0.08
     max_candidates: int = 64
-    pixel_size_change: float = 0.02
-    pixel_rms: float = 1.6
-    pixel_peak: float = 15.0
     raw_match_any: bool = False  # config raw_match: any; a rendering of a raw file counts as it
     video_frame_rms: float = 1.5
     video_frame_peak: float = 10.0
@@ -658,58 +662,32 @@ def _gates(
     return (corr >= policy.crop_gate - 0.001) & ((corr >= edit_corr - 0.001) | crop_chroma)
 
 
-def needs_pixel_check(needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Whether a `same` verdict must be confirmed at full resolution: the needle is larger.
-
-    A needle with more pixels than its library copy claims to be an upscale (or the original) of
-    it. Another render of the same artwork at a higher resolution (wallpaper packages ship one per
-    screen size) makes the same claim and is indistinguishable at 16x16; brought down to the
-    library copy's resolution, its edges and grain do not line up. A needle no larger than its
-    library copy holds nothing the library lacks, so it needs no check.
-    """
-    grow = (1.0 + policy.pixel_size_change) ** 2
-    return needle.width * needle.height > grow * library.width * library.height
-
-
-def same_pixels(needle: np.ndarray, library: np.ndarray, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Whether two gray pictures are the same picture at the smaller one's resolution.
-
-    Both are brought to the smaller size by area averaging and blurred slightly (sigma 1 px,
-    which absorbs resampling kernels and compression noise), the needle's tone is fitted
-    linearly to the library's, and what remains must be noise: an upscaled or downsized copy
-    leaves an RMS under 1 gray level and no pixel off by more than a few; another render
-    leaves edges that do not line up (the corpus case: RMS 2.6, peak 37).
-    """
-    import cv2  # noqa: PLC0415 (see _crop_corr)
-
-    h = min(needle.shape[0], library.shape[0])
-    w = min(needle.shape[1], library.shape[1])
-    a = cv2.GaussianBlur(cv2.resize(needle.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    b = cv2.GaussianBlur(cv2.resize(library.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    sa = float(a.std())
-    gain = float(((a - a.mean()) * (b - b.mean())).mean()) / (sa * sa) if sa > 1e-6 else 1.0
-    residual = np.abs((a - a.mean()) * gain + b.mean() - b)
-    rms = float(np.sqrt((residual * residual).mean()))
-    return rms <= policy.pixel_rms and float(np.percentile(residual, 99.9)) <= policy.pixel_peak
-
-
-Checks = Mapping[tuple[bytes, bytes], bool]
+#: What the checks found, by (needle, library) path pair: for a pixel check the tier the
+#: full-resolution confirmation supports (None: not that picture); for a byte check IDENTICAL
+#: when the two files are the same bytes (None: they are not). A pair without an entry is a
+#: check not made.
+Checks = Mapping[tuple[bytes, bytes], Tier | None]
 
 
 class Check(enum.Enum):
     """What a match must pass, beyond the fingerprints, before it stands."""
 
-    PIXELS = "pixels"  # a `same` of a larger needle: the same picture at full resolution (same_pixels)
+    PIXELS = "pixels"  # a `same` or `edited` photo or raw file: confirmed at full resolution (confirm.py)
     BYTES = "bytes"  # an `identical` raw file or video: the same bytes, both read whole
 
 
-def check_for(tier: Tier, needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> Check | None:
-    """The check a match of `tier` between two fingerprints needs, or None."""
+def check_for(tier: Tier, needle: Fingerprint) -> Check | None:
+    """The check a match of `tier` needs before it stands, or None.
+
+    Every match but `identical` is a claim about one shot that the 16x16 thumbnails cannot
+    settle (another frame of a burst looks the same there): a photo's or a raw file's is
+    confirmed on full-resolution pixels. A photo's `identical` is its SHA-256 and needs nothing;
+    a raw file's or a video's digest samples the file, so both are read whole. A video's `same`
+    has its own rule (every sampled frame, held to a tight residual) and no pixel check.
+    """
     if tier is Tier.IDENTICAL:
         return Check.BYTES if needle.kind in (Kind.RAW, Kind.VIDEO) else None
-    if tier is Tier.SAME and needle.kind is not Kind.VIDEO and needs_pixel_check(needle, library, policy):
-        return Check.PIXELS
-    return None
+    return None if needle.kind is Kind.VIDEO else Check.PIXELS
 
 
 def verdict(
@@ -717,17 +695,16 @@ def verdict(
     fp: Fingerprint | None,
     problem: Problem | None,
     found: Sequence[Match],
-    library: Library,
     *,
     kind: Kind | None = None,
-    policy: Policy = DEFAULT_POLICY,
     checks: Checks | None = None,
 ) -> Outcome:
-    """The outcome of a needle given its library matches (`Library.match`).
+    """The outcome of a needle given its library matches (`Library.match`) and the checks made.
 
-    A match that needs a check (check_for) stands only if `checks` holds a passed check for that
-    pair; otherwise it is dropped: unverified is neither same nor identical. `kind` is the
-    needle's when it has no fingerprint.
+    A match that needs a check (check_for) stands at the lower of its thumbnail tier and the
+    tier its check confirmed; it is dropped when the check says it is not that picture, or was
+    not made: unconfirmed is neither same nor edited. `kind` is the needle's when it has no
+    fingerprint.
     """
     if fp is None:
         return Outcome(
@@ -739,24 +716,20 @@ def verdict(
         )
     stands = []
     for m in found:
-        lib = library.fingerprint(m.path)
-        if lib is None or check_for(m.tier, fp, lib, policy) is None or (checks or {}).get((path, m.path), False):
+        if check_for(m.tier, fp) is None:
             stands.append(m)
+            continue
+        confirmed = (checks or {}).get((path, m.path))
+        if confirmed is not None:
+            stands.append(m if confirmed >= m.tier else dataclasses.replace(m, tier=confirmed))
     if not stands:
         return Outcome(path, Status.MISSING, kind=fp.kind)
+    stands.sort(key=lambda m: (-m.tier, m.distance, m.path))
     return Outcome(path, Status.of(stands[0].tier), tuple(stands), kind=fp.kind)
 
 
-def checks_needed(
-    fp: Fingerprint | None, found: Sequence[Match], library: Library, *, policy: Policy = DEFAULT_POLICY
-) -> list[tuple[bytes, Check]]:
-    """The library paths whose match with this needle needs a check, and which."""
+def checks_needed(fp: Fingerprint | None, found: Sequence[Match]) -> list[tuple[Match, Check]]:
+    """The matches of this needle that need a check before they stand, and which."""
     if fp is None:
         return []
-    out = []
-    for m in found:
-        lib = library.fingerprint(m.path)
-        check = None if lib is None else check_for(m.tier, fp, lib, policy)
-        if check is not None:
-            out.append((m.path, check))
-    return out
+    return [(m, check) for m in found if (check := check_for(m.tier, fp)) is not None]
