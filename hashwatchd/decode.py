@@ -38,12 +38,20 @@ _BENIGN_JPEG_WARNINGS = (b"extraneous bytes before marker 0xd9",)
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """Decoded pixels (possibly DCT-reduced) plus the full displayed size and the format."""
+    """Decoded pixels (possibly DCT-reduced) plus the full displayed size, the format, and the
+    EXIF orientation (1..8) that was applied to bring the stored pixels upright.
+
+    The orientation says where a DCT-scaled decode's partial last block ended up (the stored
+    picture's right column and bottom row, moved by the turn): the full-resolution confirmation
+    (confirm.py) maps both pictures onto one grid exactly, and half a pixel off on a sharp
+    texture looks like a subject that moved.
+    """
 
     bgr: np.ndarray
     width: int
     height: int
     format: str
+    orientation: int = 1
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MIN_SIDE) -> Picture:
@@ -57,20 +65,22 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = MI
     width, height = formats.dimensions(fmt, data)
     if width * height > max_pixels:
         raise PhotoError("too-large", f"too large: {width} x {height} pixels is over the limit of {max_pixels:,}")
+    orientation = 1  # libheif applies a HEIF's own transforms; its EXIF must not be applied again
     try:
         if fmt == "jpeg":
             bgr = decode_jpeg(data, min(width, height), min_side)
+            orientation = exif_orientation(jpeg_exif(data))  # what OpenCV applied
         elif fmt == "heif":
             bgr = _decode_heif(data, min_side)
         else:
-            bgr = _decode_other(data, fmt)
+            bgr, orientation = _decode_other(data, fmt)
     except cv2.error as exc:
         reason = str(exc).strip().splitlines()[-1][:200]
         raise PhotoError("corrupt", f"the {fmt.upper()} decoder failed: {reason}") from None
     h, w = bgr.shape[:2]
     if (w > h) != (width > height) and width != height:
         width, height = height, width  # rotated by its orientation tag
-    return Picture(bgr, width, height, fmt)
+    return Picture(bgr, width, height, fmt, orientation)
 
 
 def decode_jpeg(data: bytes, short_side: int, min_side: int, orientation: int | None = None) -> np.ndarray:
@@ -98,7 +108,9 @@ def decode_jpeg(data: bytes, short_side: int, min_side: int, orientation: int | 
     return bgr if orientation is None else orient(bgr, orientation)
 
 
-def _decode_other(data: bytes, fmt: str) -> np.ndarray:
+def _decode_other(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
+    """The picture upright, and the EXIF orientation applied to it (OpenCV returns the EXIF block
+    and leaves the turning to us with IMREAD_UNCHANGED)."""
     # flags by keyword: OpenCV 4.12-4.14 declare (buf[, metadata[, flags]]) and 5.0 (buf, flags[, metadata]),
     # so a positional flag is taken for `metadata` before 5.0 and every picture fails. 4.12 is the
     # first release with imdecodeWithMetadata at all (pyproject's floor).
@@ -106,10 +118,11 @@ def _decode_other(data: bytes, fmt: str) -> np.ndarray:
     if img is None or img.size == 0:
         raise PhotoError("corrupt", f"the {fmt.upper()} decoder could not read it")
     bgr = _to_bgr8(img)
+    orientation = 1
     for kind, blob in zip(types, blobs, strict=False):
         if kind == cv2.IMAGE_METADATA_EXIF and blob is not None:
-            bgr = orient(bgr, exif_orientation(bytes(blob.ravel())))
-    return bgr
+            orientation = exif_orientation(bytes(blob.ravel()))
+    return orient(bgr, orientation), orientation
 
 
 def _decode_heif(data: bytes, min_side: int) -> np.ndarray:
@@ -163,6 +176,32 @@ def _to_bgr8(img: np.ndarray) -> np.ndarray:
         flat = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         return (flat + 0.5).astype(np.uint8)
     return np.ascontiguousarray(img[:, :, :3])
+
+
+def jpeg_exif(data: bytes) -> bytes:
+    """The TIFF-structured block of a JPEG's APP1 Exif segment, or b"" when it has none.
+
+    Walks the marker segments before the first scan (a few, each skipped by its length), so it
+    costs microseconds on a camera JPEG, whose Exif segment comes first.
+    """
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return b""
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no metadata after this
+            return b""
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return data[pos + 10 : pos + 2 + length]
+        pos += 2 + length
+    return b""
 
 
 def exif_orientation(exif: bytes) -> int:

@@ -25,19 +25,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from hashwatchd import files, paths, reconcile
+from hashwatchd import confirm, files, paths, reconcile
 from hashwatchd.config import Settings
 from hashwatchd.errors import StoreWriteError
 from hashwatchd.files import Selection
 from hashwatchd.ignore import Rules
 from hashwatchd.matching import DEFAULT_POLICY, Check, Library, checks_needed, verdict
-from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Kind, Match, Outcome, Problem, Role, Status
+from hashwatchd.model import Entry, FileStat, Fingerprint, Found, Kind, Match, Outcome, Problem, Role, Status, Tier
 from hashwatchd.pathmap import PathMap
 from hashwatchd.reconcile import Diff
 from hashwatchd.records import pack_stat
 from hashwatchd.store import Store
 from hashwatchd.thumbcache import ThumbCache
-from hashwatchd.workers import Hashed, Pool, decoders
+from hashwatchd.workers import Hashed, PixelTask, Pool, decoders
 
 log = logging.getLogger(__name__)
 
@@ -555,7 +555,7 @@ class Engine:
         found = self.library.match_many([fp for _, fp, _, _ in items], self.policy)
         checks, undecided = self._confirm([(p, fp, f) for (p, fp, _, _), f in zip(items, found, strict=True)])
         outs = [
-            verdict(p, fp, problem, f, self.library, kind=kind, policy=self.policy, checks=checks)
+            verdict(p, fp, problem, f, kind=kind, checks=checks)
             for (p, fp, problem, kind), f in zip(items, found, strict=True)
         ]
         return outs, undecided
@@ -574,60 +574,65 @@ class Engine:
 
     def _confirm(
         self, needles: Sequence[tuple[bytes, Fingerprint | None, Sequence[Match]]]
-    ) -> tuple[dict[tuple[bytes, bytes], bool], set[bytes]]:
-        """The result of every check the needles' matches need, by (needle, library) path pair,
-        and the needles with a check that could not be made."""
-        pixels: list[tuple[bytes, bytes, Fingerprint, Fingerprint]] = []
+    ) -> tuple[dict[tuple[bytes, bytes], Tier | None], set[bytes]]:
+        """The result of every check the needles' matches need, by (needle, library) path pair
+        (matching.Checks), and the needles with a check that could not be made."""
+        pixels: list[tuple[bytes, bytes, Fingerprint, Fingerprint, Tier]] = []
         same_bytes: list[tuple[bytes, bytes]] = []
         for path, fp, found in needles:
-            for lp, check in checks_needed(fp, found, self.library, policy=self.policy):
-                lfp = self.library.fingerprint(lp)
-                assert fp is not None and lfp is not None
+            for m, check in checks_needed(fp, found):
                 if check is Check.PIXELS:
-                    pixels.append((path, lp, fp, lfp))
+                    lfp = self.library.fingerprint(m.path)
+                    assert fp is not None and lfp is not None
+                    pixels.append((path, m.path, fp, lfp, m.tier))
                 else:
-                    same_bytes.append((path, lp))
+                    same_bytes.append((path, m.path))
         out = self._compare_pixels(pixels)
-        out.update(self._compare_bytes(same_bytes))
-        undecided = {n for n, lib, _, _ in pixels if (n, lib) not in out} | {
+        out.update({pair: Tier.IDENTICAL if same else None for pair, same in self._compare_bytes(same_bytes).items()})
+        undecided = {n for n, lib, _, _, _ in pixels if (n, lib) not in out} | {
             n for n, lib in same_bytes if (n, lib) not in out
         }
         return out, undecided
 
     def _compare_pixels(
-        self, pairs: Sequence[tuple[bytes, bytes, Fingerprint, Fingerprint]]
-    ) -> dict[tuple[bytes, bytes], bool]:
-        """Full-resolution comparisons. Results are cached in the index by the two files' content
-        digests, so a pair of contents is decoded once wherever the files are."""
+        self, pairs: Sequence[tuple[bytes, bytes, Fingerprint, Fingerprint, Tier]]
+    ) -> dict[tuple[bytes, bytes], Tier | None]:
+        """Full-resolution confirmations of what the thumbnails claim (needle, library,
+        their fingerprints, the claim). Results are cached in the index by what the two files
+        hold and the claim (confirm.cache_key), so a pair of contents is decoded once wherever
+        the files are."""
         wanted = {
-            (n, lib): (nfp.digest, lfp.digest, min(nfp.width, nfp.height, lfp.width, lfp.height))
-            for n, lib, nfp, lfp in pairs
+            (n, lib): (
+                confirm.cache_key(nfp, lfp, claim),
+                PixelTask(n, lib, claim, confirm.decode_side((nfp.width, nfp.height), (lfp.width, lfp.height))),
+            )
+            for n, lib, nfp, lfp, claim in pairs
         }
-        cached = self.store.checks((n, h) for n, h, _ in wanted.values())
-        out: dict[tuple[bytes, bytes], bool] = {}
+        cached = self.store.confirmed(key for key, _ in wanted.values())
+        out: dict[tuple[bytes, bytes], Tier | None] = {}
         todo = []
-        for pair, (nd, hd, side) in wanted.items():
-            if (nd, hd) in cached:
-                out[pair] = cached[(nd, hd)]
+        for pair, (key, task) in wanted.items():
+            if key in cached:
+                out[pair] = cached[key]
             else:
-                todo.append((pair, side))
+                todo.append(task)
         if not todo:
             return out
         log.info("confirming %d matches at full resolution", len(todo))
         self.counters.checked += len(todo)
         fresh = []
-        for result in self.pool.check((n, lib, side) for (n, lib), side in todo):
+        for result in self.pool.check(todo):
             pair = (result.needle, result.library)
             self._beat()
-            if result.same is None:
+            if result.problem is not None:
                 log.info("cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.problem)
                 continue
-            out[pair] = result.same
-            fresh.append((*wanted[pair][:2], result.same))
+            out[pair] = result.tier
+            fresh.append((wanted[pair][0], result.tier))
         if self.store.writable:
             try:
-                self.store.put_checks(fresh)
-            except StoreWriteError as exc:  # only a cache: the checks are redone next time
+                self.store.put_confirmed(fresh)
+            except StoreWriteError as exc:  # only a cache: the confirmations are made again next time
                 log.warning("%s", exc)
         return out
 

@@ -14,20 +14,29 @@ copy. So:
   within what re-encoding and resizing change (measured: corr >= 0.995, |mean| < 0.5,
   contrast within 1%, chroma within 1 level on the public corpus);
 - `edited` allows one kind of change at a time: a global tone change (grayscale,
-  brightness/contrast: the luminance stays a linear function of the original and colour can
-  only fade), a local change (a caption), or a small crop (found by aligning the thumbnails).
-  A colour the library picture does not have is never an edit of it.
+  brightness/contrast: the structure stays and colour is only scaled), a local change (a
+  caption), or a small crop (found by aligning the thumbnails, its tone compared with the crop
+  window). A colour the library picture does not have is never an edit of it. These rules are
+  loose enough for camera-size crops and +30% brightness exports; what keeps them from taking
+  another shot for an edit is the confirmation.
+
+What the thumbnails say is a claim: at 16x16 the next frame of a burst is the same picture.
+Every `same` and `edited` match of a photo or raw file stands only once its check (check_for)
+has confirmed it on full-resolution pixels and found no capture metadata that makes the two
+files two shots (confirm.py, shotmeta.py, run in the decoder processes); it stands at the lower
+of the two tiers (verdict).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import itertools
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -48,17 +57,17 @@ class Policy:
     same_contrast: float = 0.07
     same_chroma: float = 4.0
     same_aspect: float = 0.02
-    tone_corr: float = 0.995
+    colour_scale: float = 1.5  # an edit scales the library's chroma by k in [0, colour_scale]
+    tone_corr: float = 0.96
     local_corr: float = 0.95
     local_mean: float = 6.0
     local_contrast: float = 0.1
-    crop_corr: float = 0.978
+    crop_corr: float = 0.96
     crop_gate: float = 0.45  # unaligned corr below this is no small crop (lowest seen on the corpus: 0.53)
+    crop_chroma: float = 12.0
+    crop_contrast: float = 0.2
     crop_max: float = 0.08
     max_candidates: int = 64
-    pixel_size_change: float = 0.02
-    pixel_rms: float = 1.6
-    pixel_peak: float = 15.0
     raw_match_any: bool = False  # config raw_match: any; a rendering of a raw file counts as it
     video_frame_rms: float = 1.5
     video_frame_peak: float = 10.0
@@ -75,10 +84,6 @@ class _Views:
     chroma: np.ndarray
     info: float
     aspect: float
-    colour: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.colour = float(np.abs(self.chroma).mean())
 
 
 _YY, _XX = np.mgrid[0:16, 0:16]
@@ -180,8 +185,6 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
     """The tier of two pictures from their thumbnails and chroma (see the module docstring)."""
     if n.info < policy.min_information or h.info < policy.min_information:
         return None
-    if n.colour > h.colour + policy.same_chroma:
-        return None  # colour the library picture lacks cannot come from editing it
     corr = _corr(n.thumb, h.thumb)
     mean = float(n.thumb.mean() - h.thumb.mean())
     contrast = float(n.thumb.std() / max(float(h.thumb.std()), 1e-6))
@@ -195,7 +198,9 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
         and chroma <= policy.same_chroma
     ):
         return Tier.SAME
-    if same_shape and corr >= policy.tone_corr and _faded(n.chroma, h.chroma, policy.same_chroma):
+    if not _scaled(n.chroma, h.chroma, 2 * policy.same_chroma, policy.colour_scale):
+        return None  # a colour the library picture lacks cannot come from editing it
+    if same_shape and corr >= policy.tone_corr and _scaled(n.chroma, h.chroma, policy.same_chroma, policy.colour_scale):
         return Tier.EDITED
     close_tone = (
         abs(mean) <= policy.local_mean
@@ -204,38 +209,58 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
     )
     if close_tone and same_shape and corr >= policy.local_corr:
         return Tier.EDITED
-    if close_tone and corr >= policy.crop_gate and _crop_corr(n, h, policy) >= policy.crop_corr:
-        return Tier.EDITED
+    if corr >= policy.crop_gate and chroma <= policy.crop_chroma:
+        crop = _best_crop(n, h, policy)
+        if (
+            crop.corr >= policy.crop_corr
+            and abs(crop.mean) <= policy.local_mean
+            and abs(crop.contrast - 1.0) <= policy.crop_contrast
+        ):
+            return Tier.EDITED
     return None
 
 
-def _faded(needle: np.ndarray, library: np.ndarray, tolerance: float) -> bool:
-    """Whether the needle's chroma is the library's scaled by some k in [0, 1.1].
+def _scaled(needle: np.ndarray, library: np.ndarray, tolerance: float, most: float) -> bool:
+    """Whether the needle's chroma is the library's scaled by some k in [0, most].
 
-    That is what grayscale conversion (k=0) and a contrast cut do to colour; a hue change or a
-    new colour is not.
+    That is what grayscale conversion (k=0), a contrast cut and a brightness or saturation boost
+    do to colour (Lab a* and b* grow with lightness: a brighter export has more of the same
+    colour); a hue change or a new colour is not.
     """
     denom = float((library * library).sum())
     k = float((needle * library).sum()) / denom if denom > 0 else 0.0
-    k = min(max(k, 0.0), 1.1)
+    k = min(max(k, 0.0), most)
     return float(np.abs(needle - k * library).mean()) <= tolerance
 
 
 _CROPS = (0.0, 0.02, 0.04, 0.06, 0.08)
 
 
-def _crop_corr(needle: _Views, library: _Views, policy: Policy) -> float:
-    """Best correlation of the needle with a crop of the library (each edge cut 0..crop_max)
-    whose shape is the needle's shape: a crop must explain the aspect ratio it produced.
+@dataclass(frozen=True, slots=True)
+class _Crop:
+    """The needle against its best crop window of the library picture: their correlation, the
+    difference of their means and the ratio of their contrasts."""
 
-    Both thumbnails are blurred first (sigma 0.8 px): the library crop is resampled from a
-    16x16 thumbnail, and the blur makes that comparable to the needle's own thumbnail.
+    corr: float
+    mean: float
+    contrast: float
+
+
+def _best_crop(needle: _Views, library: _Views, policy: Policy) -> _Crop:
+    """The needle against the crop of the library (each edge cut 0..crop_max) whose shape is the
+    needle's shape (a crop must explain the aspect ratio it produced) and that correlates best.
+
+    Tone is compared with that window, not the whole picture: the borders a 5-8% crop drops
+    move the mean by up to 10 levels and the contrast by up to 16% on camera photos. Both
+    thumbnails are blurred first (sigma 0.8 px): the window is resampled from a 16x16
+    thumbnail, and the blur makes that comparable to the needle's own thumbnail (which still
+    leaves the window up to 16% less contrasty, hence crop_contrast).
     """
     import cv2  # noqa: PLC0415 (loaded here: a scan that decodes and crops nothing skips OpenCV's import)
 
     n = cv2.GaussianBlur(needle.thumb, (0, 0), 0.8)
     lib = cv2.GaussianBlur(library.thumb, (0, 0), 0.8)
-    best = -1.0
+    best = _Crop(-1.0, 0.0, 1.0)
     edges = [c for c in _CROPS if c <= policy.crop_max + 1e-9]
     for x0, x1, y0, y1 in itertools.product(edges, repeat=4):
         if x0 == x1 == y0 == y1 == 0.0:
@@ -251,7 +276,9 @@ def _crop_corr(needle: _Views, library: _Views, policy: Policy) -> float:
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        best = max(best, _corr(n, view))
+        corr = _corr(n, view)
+        if corr > best.corr:
+            best = _Crop(corr, float(n.mean() - view.mean()), float(n.std() / max(float(view.std()), 1e-6)))
     return best
 
 
@@ -618,79 +645,49 @@ def _gates(
     needle_thumbs: np.ndarray, needle_chroma: np.ndarray, thumbs: np.ndarray, chroma: np.ndarray, policy: Policy
 ) -> np.ndarray:
     """Which pairs (row i of the needle and library arrays, uint8) can be anything but
-    identical: a thumbnail correlation of at least crop_gate; and below local_corr, where only a
-    crop can still match, the close tone a crop keeps. The bounds are loosened slightly so that
-    float rounding here never rejects a pair that _classify would accept."""
+    identical: a thumbnail correlation of at least crop_gate; and below the correlation that a
+    tone or local edit needs, where only a crop can still match, the chroma a crop keeps. The
+    bounds are loosened slightly so that float rounding here never rejects a pair that
+    _classify would accept."""
     a = needle_thumbs.astype(np.float32)
     b = thumbs.astype(np.float32)
-    a_mean, b_mean = a.mean(axis=1), b.mean(axis=1)
-    a -= a_mean[:, None]
-    b -= b_mean[:, None]
+    a -= a.mean(axis=1)[:, None]
+    b -= b.mean(axis=1)[:, None]
     a_std, b_std = np.sqrt((a * a).mean(axis=1)), np.sqrt((b * b).mean(axis=1))
     corr = np.einsum("ij,ij->i", a, b) / (256 * a_std * b_std + 1e-6)
-    close_tone = (
-        (np.abs(a_mean - b_mean) <= policy.local_mean + 0.01)
-        & (np.abs(a_std / np.maximum(b_std, 1e-6) - 1.0) <= policy.local_contrast + 0.001)
-        & (
-            np.abs(needle_chroma.astype(np.float32) - chroma.astype(np.float32)).mean(axis=1)
-            <= 2 * policy.same_chroma + 0.01
-        )
+    crop_chroma = (
+        np.abs(needle_chroma.astype(np.float32) - chroma.astype(np.float32)).mean(axis=1) <= policy.crop_chroma + 0.01
     )
-    return (corr >= policy.crop_gate - 0.001) & ((corr >= policy.local_corr - 0.001) | close_tone)
+    edit_corr = min(policy.local_corr, policy.tone_corr, policy.same_corr)
+    return (corr >= policy.crop_gate - 0.001) & ((corr >= edit_corr - 0.001) | crop_chroma)
 
 
-def needs_pixel_check(needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Whether a `same` verdict must be confirmed at full resolution: the needle is larger.
-
-    A needle with more pixels than its library copy claims to be an upscale (or the original) of
-    it. Another render of the same artwork at a higher resolution (wallpaper packages ship one per
-    screen size) makes the same claim and is indistinguishable at 16x16; brought down to the
-    library copy's resolution, its edges and grain do not line up. A needle no larger than its
-    library copy holds nothing the library lacks, so it needs no check.
-    """
-    grow = (1.0 + policy.pixel_size_change) ** 2
-    return needle.width * needle.height > grow * library.width * library.height
-
-
-def same_pixels(needle: np.ndarray, library: np.ndarray, policy: Policy = DEFAULT_POLICY) -> bool:
-    """Whether two gray pictures are the same picture at the smaller one's resolution.
-
-    Both are brought to the smaller size by area averaging and blurred slightly (sigma 1 px,
-    which absorbs resampling kernels and compression noise), the needle's tone is fitted
-    linearly to the library's, and what remains must be noise: an upscaled or downsized copy
-    leaves an RMS under 1 gray level and no pixel off by more than a few; another render
-    leaves edges that do not line up (the corpus case: RMS 2.6, peak 37).
-    """
-    import cv2  # noqa: PLC0415 (see _crop_corr)
-
-    h = min(needle.shape[0], library.shape[0])
-    w = min(needle.shape[1], library.shape[1])
-    a = cv2.GaussianBlur(cv2.resize(needle.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    b = cv2.GaussianBlur(cv2.resize(library.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    sa = float(a.std())
-    gain = float(((a - a.mean()) * (b - b.mean())).mean()) / (sa * sa) if sa > 1e-6 else 1.0
-    residual = np.abs((a - a.mean()) * gain + b.mean() - b)
-    rms = float(np.sqrt((residual * residual).mean()))
-    return rms <= policy.pixel_rms and float(np.percentile(residual, 99.9)) <= policy.pixel_peak
-
-
-Checks = Mapping[tuple[bytes, bytes], bool]
+#: What the checks found, by (needle, library) path pair: for a pixel check the tier the
+#: full-resolution confirmation supports (None: not that picture); for a byte check IDENTICAL
+#: when the two files are the same bytes (None: they are not). A pair without an entry is a
+#: check not made.
+Checks = Mapping[tuple[bytes, bytes], Tier | None]
 
 
 class Check(enum.Enum):
     """What a match must pass, beyond the fingerprints, before it stands."""
 
-    PIXELS = "pixels"  # a `same` of a larger needle: the same picture at full resolution (same_pixels)
+    PIXELS = "pixels"  # a `same` or `edited` photo or raw file: confirmed at full resolution (confirm.py)
     BYTES = "bytes"  # an `identical` raw file or video: the same bytes, both read whole
 
 
-def check_for(tier: Tier, needle: Fingerprint, library: Fingerprint, policy: Policy = DEFAULT_POLICY) -> Check | None:
-    """The check a match of `tier` between two fingerprints needs, or None."""
+def check_for(tier: Tier, needle: Fingerprint) -> Check | None:
+    """The check a match of `tier` needs before it stands, or None.
+
+    Every match but `identical` is a claim about one shot that the 16x16 thumbnails cannot
+    settle (another frame of a burst looks the same there): a photo's or a raw file's is
+    confirmed on full-resolution pixels. A photo's `identical` is its SHA-256 and needs nothing;
+    a raw file's or a video's digest samples the file, so both are read whole. A video's `same`
+    has its own rule (every sampled frame, held to a tight residual) and no pixel check.
+    """
     if tier is Tier.IDENTICAL:
         return Check.BYTES if needle.kind in (Kind.RAW, Kind.VIDEO) else None
-    if tier is Tier.SAME and needle.kind is not Kind.VIDEO and needs_pixel_check(needle, library, policy):
-        return Check.PIXELS
-    return None
+    return None if needle.kind is Kind.VIDEO else Check.PIXELS
 
 
 def verdict(
@@ -698,17 +695,16 @@ def verdict(
     fp: Fingerprint | None,
     problem: Problem | None,
     found: Sequence[Match],
-    library: Library,
     *,
     kind: Kind | None = None,
-    policy: Policy = DEFAULT_POLICY,
     checks: Checks | None = None,
 ) -> Outcome:
-    """The outcome of a needle given its library matches (`Library.match`).
+    """The outcome of a needle given its library matches (`Library.match`) and the checks made.
 
-    A match that needs a check (check_for) stands only if `checks` holds a passed check for that
-    pair; otherwise it is dropped: unverified is neither same nor identical. `kind` is the
-    needle's when it has no fingerprint.
+    A match that needs a check (check_for) stands at the lower of its thumbnail tier and the
+    tier its check confirmed; it is dropped when the check says it is not that picture, or was
+    not made: unconfirmed is neither same nor edited. `kind` is the needle's when it has no
+    fingerprint.
     """
     if fp is None:
         return Outcome(
@@ -720,24 +716,20 @@ def verdict(
         )
     stands = []
     for m in found:
-        lib = library.fingerprint(m.path)
-        if lib is None or check_for(m.tier, fp, lib, policy) is None or (checks or {}).get((path, m.path), False):
+        if check_for(m.tier, fp) is None:
             stands.append(m)
+            continue
+        confirmed = (checks or {}).get((path, m.path))
+        if confirmed is not None:
+            stands.append(m if confirmed >= m.tier else dataclasses.replace(m, tier=confirmed))
     if not stands:
         return Outcome(path, Status.MISSING, kind=fp.kind)
+    stands.sort(key=lambda m: (-m.tier, m.distance, m.path))
     return Outcome(path, Status.of(stands[0].tier), tuple(stands), kind=fp.kind)
 
 
-def checks_needed(
-    fp: Fingerprint | None, found: Sequence[Match], library: Library, *, policy: Policy = DEFAULT_POLICY
-) -> list[tuple[bytes, Check]]:
-    """The library paths whose match with this needle needs a check, and which."""
+def checks_needed(fp: Fingerprint | None, found: Sequence[Match]) -> list[tuple[Match, Check]]:
+    """The matches of this needle that need a check before they stand, and which."""
     if fp is None:
         return []
-    out = []
-    for m in found:
-        lib = library.fingerprint(m.path)
-        check = None if lib is None else check_for(m.tier, fp, lib, policy)
-        if check is not None:
-            out.append((m.path, check))
-    return out
+    return [(m, check) for m in found if (check := check_for(m.tier, fp)) is not None]

@@ -17,7 +17,7 @@ from hashwatchd.decode import Picture
 from hashwatchd.errors import PhotoError
 from hashwatchd.features import describe
 from hashwatchd.model import Fingerprint, Kind
-from hashwatchd.source import Source
+from hashwatchd.source import BytesSource, Source
 
 #: Photos larger than this are refused before reading (no photo format needs more).
 MAX_PHOTO_BYTES = 1 << 30
@@ -40,6 +40,12 @@ def kind_of(src: Source) -> Kind:
         return Kind.VIDEO
     formats.sniff(head)  # raises for what is no photo either
     return Kind.PHOTO
+
+
+def loaded(src: Source, kind: Kind) -> Source:
+    """`src` with a photo read whole into memory, so that its decoder and its metadata (shotmeta)
+    share one read; a raw file or a video stays where it is, read by bounded reads."""
+    return BytesSource(_whole(src)) if kind is Kind.PHOTO else src
 
 
 def picture(src: Source, kind: Kind, max_pixels: int, min_side: int) -> Picture:

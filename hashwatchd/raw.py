@@ -118,8 +118,9 @@ class RawInfo:
         return max(self.previews, key=lambda p: (p.width * p.height, p.length), default=None)
 
 
-class _Tiff:
-    """A bounded, loop-safe reader of TIFF IFDs over a Source."""
+class TiffReader:
+    """A bounded, loop-safe reader of TIFF IFDs over a Source: a raw file's structure here, and
+    the EXIF of any picture in shotmeta.py (EXIF is a TIFF structure too)."""
 
     def __init__(self, src: Source) -> None:
         self.src = src
@@ -242,7 +243,7 @@ def inspect(src: Source) -> RawInfo | None:
         return _inspect_raf(src)
     if kind in ("cr3", "x3f", "mrw", "crw", "iiq"):
         return RawInfo(kind)  # previews in boxes or blocks: LibRaw decodes these
-    tiff = _Tiff(src)
+    tiff = TiffReader(src)
     info = RawInfo(kind)
     raw = kind != "tiff?"
     for depth, entries in tiff.walk():
@@ -272,7 +273,7 @@ def inspect(src: Source) -> RawInfo | None:
     return info
 
 
-def _find_previews(tiff: _Tiff, entries: Entries, compression: int, photometric: int, info: RawInfo) -> None:
+def _find_previews(tiff: TiffReader, entries: Entries, compression: int, photometric: int, info: RawInfo) -> None:
     spots: list[tuple[int, int]] = []
     offset, length = tiff.values(entries.get(0x201), 1), tiff.values(entries.get(0x202), 1)
     if offset and length:  # JPEGInterchangeFormat / Length
@@ -323,12 +324,12 @@ def decode(src: Source, max_pixels: int, min_side: int) -> Picture:
         except PhotoError as exc:
             raise PhotoError("corrupt", f"the embedded JPEG preview is damaged ({exc.detail})") from None
         w, h = (best.height, best.width) if info.orientation >= 5 else (best.width, best.height)
-        return Picture(bgr, w, h, info.format)
+        return Picture(bgr, w, h, info.format, info.orientation)
     data = src.read_all()
     if len(data) < src.size:
         raise PhotoError("changed", "the raw file shrank while it was read")
-    bgr, w, h = _libraw(data, max_pixels)
-    return Picture(bgr, w, h, info.format)
+    bgr, w, h, orientation = _libraw(data, max_pixels)
+    return Picture(bgr, w, h, info.format, orientation)
 
 
 #: Half-size demosaic: camera white balance, 8 bits, sRGB gamma and no auto-brightening, the
@@ -342,9 +343,10 @@ _HALF_SIZE: dict[str, Any] = {
 }
 
 
-def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int]:
-    """(BGR in display orientation, full displayed width, height) of a whole raw file in memory;
-    the header's size is checked against max_pixels before anything is unpacked."""
+def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int, int]:
+    """(BGR in display orientation, full displayed width, height, the EXIF orientation LibRaw
+    applied) of a whole raw file in memory; the header's size is checked against max_pixels
+    before anything is unpacked."""
     import rawpy  # noqa: PLC0415 - decoder processes only
 
     try:
@@ -355,12 +357,13 @@ def _libraw(data: bytes, max_pixels: int) -> tuple[np.ndarray, int, int]:
             if not s.width or not s.height:
                 raise PhotoError("corrupt", "LibRaw found no image size in the raw header")
             rgb = raw.postprocess(**_HALF_SIZE)
-            w, h = (s.height, s.width) if FLIP_TO_EXIF.get(s.flip, 1) >= 5 else (s.width, s.height)
+            orientation = FLIP_TO_EXIF.get(s.flip, 1)
+            w, h = (s.height, s.width) if orientation >= 5 else (s.width, s.height)
     except PhotoError:
         raise
     except Exception as exc:  # every LibRaw failure becomes a stable code
         raise libraw_error(exc) from None
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), w, h
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), w, h, orientation
 
 
 class _Reader:

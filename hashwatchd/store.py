@@ -30,7 +30,7 @@ import numpy as np
 
 from hashwatchd import records
 from hashwatchd.errors import NoInputError, StoreError, StoreFormatError, StoreLockedError, StoreWriteError
-from hashwatchd.model import Entry, Fingerprint, Role
+from hashwatchd.model import Entry, Fingerprint, Role, Tier
 from hashwatchd.pathmap import PathMap
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,11 @@ class Store:
 
     def _open_dbs(self, env: lmdb.Environment, write: bool) -> None:
         self._files = env.open_db(b"files", create=write)
-        self._checks = env.open_db(b"checks", create=write)
+        # Confirmed tiers. An index from before they were cached keeps its upscale checks under
+        # b"checks", never read again; read by a command beside it, it has no b"confirmed" yet.
+        self._confirmed: Any = None
+        with contextlib.suppress(lmdb.NotFoundError):
+            self._confirmed = env.open_db(b"confirmed", create=write)
         self._roots = env.open_db(b"roots", create=write)
         self._digests = env.open_db(b"digests", create=write)
         self._meta = env.open_db(b"meta", create=write)
@@ -289,19 +293,22 @@ class Store:
         keys = [_key(role, path) for role, path in delete]
         self._commit(self._files, items, keys, stale=(self._digests, [key for key, _ in items] + keys))
 
-    def checks(self, pairs: Iterable[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], bool]:
-        """Cached full-resolution checks, keyed by the two files' content digests."""
-        out = {}
+    def confirmed(self, keys: Iterable[bytes]) -> dict[bytes, Tier | None]:
+        """Cached full-resolution confirmations by key (confirm.cache_key): the tier confirmed,
+        None for "not that picture"; a key without an entry is absent."""
+        out: dict[bytes, Tier | None] = {}
+        if self._confirmed is None:
+            return out
         with self._read() as txn:
-            for needle, library in pairs:
-                value = txn.get(needle + library, db=self._checks)
+            for key in keys:
+                value = txn.get(key, db=self._confirmed)
                 if value is not None:
-                    out[(needle, library)] = value == b"\x01"
+                    out[key] = Tier(value[0]) if value[0] else None
         return out
 
-    def put_checks(self, results: Iterable[tuple[bytes, bytes, bool]]) -> None:
-        """Remember check results; a pair of contents gives the same answer wherever the files are."""
-        self._commit(self._checks, [(n + lib, b"\x01" if same else b"\x00") for n, lib, same in results], [])
+    def put_confirmed(self, results: Iterable[tuple[bytes, Tier | None]]) -> None:
+        """Remember confirmations; a pair of contents gives the same answer wherever the files are."""
+        self._commit(self._confirmed, [(key, bytes([tier or 0])) for key, tier in results], [])
 
     def full_digests(self, role: Role, paths: Iterable[bytes]) -> dict[bytes, tuple[bytes, bytes]]:
         """(packed stat, whole-file digest) remembered for each path that has one."""

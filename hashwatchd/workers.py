@@ -26,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from hashwatchd.errors import PhotoError, WorkerError
-from hashwatchd.model import FileStat, Fingerprint, Kind, Problem
+from hashwatchd.model import FileStat, Fingerprint, Kind, Problem, Tier
 
 if TYPE_CHECKING:
     from hashwatchd.decode import Picture
@@ -56,10 +56,12 @@ class HashTask:
 
 @dataclass(frozen=True, slots=True)
 class PixelTask:
-    """Compare a needle and a library file at (at least) `short_side` pixels."""
+    """Confirm what the thumbnails claim of a needle and a library file (`claim`: SAME or EDITED)
+    on both decoded at (at least) `short_side` pixels (confirm.py)."""
 
     needle: bytes
     library: bytes
+    claim: Tier
     short_side: int
 
     @property
@@ -116,14 +118,13 @@ class Digested:
 
 @dataclass(frozen=True, slots=True)
 class PixelCheck:
-    """Whether a needle and a library file are the same picture at full resolution.
-
-    `same` is None when either file could not be read (then `problem` says why).
-    """
+    """The tier a needle and a library file are confirmed at: at most the claim, None when they
+    are two pictures (or, by their capture metadata, two shots). When either file could not be
+    read the check was not made: `problem` says why (and `tier` is None)."""
 
     needle: bytes
     library: bytes
-    same: bool | None
+    tier: Tier | None
     problem: Problem | None = None
 
 
@@ -194,24 +195,27 @@ def _problem(exc: PhotoError, path: bytes) -> Problem:
 
 
 def check_pair(
-    needle: bytes, library: bytes, short_side: int, max_pixels: int, follow_symlinks: bool = False
+    needle: bytes, library: bytes, claim: Tier, short_side: int, max_pixels: int, *, follow_symlinks: bool = False
 ) -> PixelCheck:
-    """Decode both files at (at least) `short_side` and compare them pixel by pixel."""
-    import cv2  # noqa: PLC0415
+    """Read both files once, compare the shots their metadata records (two shots: no match),
+    decode both at (at least) `short_side` and confirm the claim on their pixels."""
+    from hashwatchd import confirm, files, media, shotmeta  # noqa: PLC0415
 
-    from hashwatchd import files, matching, media  # noqa: PLC0415
-
-    grays = []
     try:
-        for path in (needle, library):
-            with files.open_source(path, follow_symlinks=follow_symlinks) as (src, _):
-                picture = media.picture(src, media.kind_of(src), max_pixels, short_side)
-            grays.append(cv2.cvtColor(picture.bgr, cv2.COLOR_BGR2GRAY))
+        with contextlib.ExitStack() as stack:
+            sides = []
+            for path in (needle, library):
+                src, _ = stack.enter_context(files.open_source(path, follow_symlinks=follow_symlinks))
+                kind = media.kind_of(src)
+                sides.append((media.loaded(src, kind), kind))
+            if shotmeta.different_shot(*(shotmeta.shot_meta(src) for src, _ in sides)):
+                return PixelCheck(needle, library, None)
+            pictures = [media.picture(src, kind, max_pixels, short_side) for src, kind in sides]
     except PhotoError as exc:
         return PixelCheck(needle, library, None, Problem(exc.code, exc.detail))
     except MemoryError:
         return PixelCheck(needle, library, None, _OUT_OF_MEMORY)
-    return PixelCheck(needle, library, matching.same_pixels(grays[0], grays[1]))
+    return PixelCheck(needle, library, confirm.confirm(pictures[0], pictures[1], claim).tier)
 
 
 def digest_one(path: bytes, follow_symlinks: bool = False) -> Digested:
@@ -246,7 +250,9 @@ def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
         return preview_one(task.path, max_pixels, follow_symlinks)
     if isinstance(task, DigestTask):
         return digest_one(task.path, follow_symlinks)
-    return check_pair(task.needle, task.library, task.short_side, max_pixels, follow_symlinks)
+    return check_pair(
+        task.needle, task.library, task.claim, task.short_side, max_pixels, follow_symlinks=follow_symlinks
+    )
 
 
 def _injected_fault(path: bytes) -> None:
@@ -413,9 +419,9 @@ class Pool:
             assert isinstance(result, Hashed)
             yield result
 
-    def check(self, pairs: Iterable[tuple[bytes, bytes, int]]) -> Iterator[PixelCheck]:
-        """Compare each (needle, library, short_side) at full resolution; completion order."""
-        for result in self._run(PixelTask(n, lib, side) for n, lib, side in pairs):
+    def check(self, tasks: Iterable[PixelTask]) -> Iterator[PixelCheck]:
+        """Confirm each pair at full resolution (check_pair); completion order."""
+        for result in self._run(iter(tasks)):
             assert isinstance(result, PixelCheck)
             yield result
 

@@ -228,6 +228,7 @@ def tiff_raw(
     orientation: int = 1,
     preview: bool = True,
     when: str = "2024:03:10 09:00:00",
+    exif: dict[int, str] | None = None,
 ) -> bytes:
     """A raw file shaped like a camera's: `kind` 'cr2' (little-endian, 'CR' at byte 8, IFD0 = the
     full-size JPEG preview as a one-strip Compression 6 image, IFD1 = 160x120 JPEG thumbnail,
@@ -235,7 +236,8 @@ def tiff_raw(
     JPEG as JPEGInterchangeFormat, then the CFA), or 'dng' (IFD0 = DNGVersion + the JPEG preview,
     SubIFD = the CFA). preview=False leaves the full-size JPEG out (LibRaw's half-size path).
 
-    The CFA is uncompressed 16-bit RGGB, 12 bits used; LibRaw opens the cr2/nef shapes.
+    The CFA is uncompressed 16-bit RGGB, 12 bits used; LibRaw opens the cr2/nef shapes. `exif`
+    adds an Exif IFD with those ASCII tags (DateTimeOriginal 0x9003, SubSecTimeOriginal 0x9291...).
     """
     pic = scene() if bgr is None else bgr
     h, w = pic.shape[:2]
@@ -266,6 +268,9 @@ def tiff_raw(
         (274, 3, [orientation]),
         (306, 2, when),
     ]
+    if exif:
+        f.ifds["exif"] = [(tag, 2, text) for tag, text in exif.items()]
+        ident.append((0x8769, 4, [At("exif", ifd=True)]))
     if preview:
         f.blobs["preview"] = jpeg(pic, 90)
     if kind == "cr2":

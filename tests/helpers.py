@@ -38,6 +38,44 @@ def photo(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def camera(seed: int, width: int = 3000, height: int = 2000) -> np.ndarray:
+    """A camera-size photo: photo()'s structure enlarged (as a lens renders a scene, soft at the
+    pixel level), finer detail at half size, and sensor noise (sigma 2.6) in every pixel."""
+    img = cv2.resize(photo(seed, width // 8, height // 8), (width, height), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.resize(photo(seed + 100, width // 2, height // 2), (width, height), interpolation=cv2.INTER_LINEAR)
+    out = cv2.addWeighted(img, 0.85, fine, 0.15, 0.0, dtype=cv2.CV_16S)
+    out += np.random.default_rng(seed).integers(-4, 5, out.shape, dtype=np.int16)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+#: The size of frame(): odd, so DCT-scaled decodes end in a partial block, which a turn moves.
+FRAME = (1601, 1203)
+
+
+def frame(
+    seed: int = 3, *, subject: tuple[float, float] | None = None, shake: tuple[float, float] = (0, 0)
+) -> np.ndarray:
+    """A frame of a burst of one scene (camera(seed) at FRAME): optionally a textured subject
+    (1.5% of the frame) centred at `subject` (fractions of the frame), the whole frame shifted by
+    `shake` pixels (a hand-held camera), and this frame's own sensor noise."""
+    w, h = FRAME
+    scene = camera(seed, w, h).astype(np.float32)
+    if subject is not None:
+        r = int((0.015 * w * h / np.pi) ** 0.5)
+        patch = photo(seed + 50, 2 * r, 2 * r).astype(np.float32)
+        mask = np.zeros((2 * r, 2 * r), np.float32)
+        cv2.circle(mask, (r, r), r, 1.0, -1, cv2.LINE_AA)
+        x, y = int(subject[0] * w) - r, int(subject[1] * h) - r
+        area = scene[y : y + 2 * r, x : x + 2 * r]
+        area[:] = area * (1 - mask[..., None]) + patch * mask[..., None]
+    if shake != (0, 0):
+        scene = cv2.warpAffine(
+            scene, np.float32([[1, 0, shake[0]], [0, 1, shake[1]]]), (w, h), borderMode=cv2.BORDER_REFLECT
+        )
+    noise = np.random.default_rng([seed, *(int(100 * v) for v in (*(subject or (0, 0)), *shake))])
+    return np.clip(scene + noise.integers(-4, 5, scene.shape), 0, 255).astype(np.uint8)
+
+
 def encode(img: np.ndarray, ext: str = ".jpg", *params: int) -> bytes:
     ok, buf = cv2.imencode(ext, img, list(params))
     assert ok

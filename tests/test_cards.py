@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cards import heic, jpeg, random_after, remux, scene, sidecar, tiff_raw, truncated, video
-from helpers import Daemon, write
+from helpers import Daemon, frame, write
 
 from hashwatchd import report
 from hashwatchd.config import Settings
@@ -179,3 +179,14 @@ def test_the_daemon_accounts_for_a_card_copied_in(world: Path, tmp_path: Path) -
     finally:
         assert d.stop() == 0
     assert "Traceback" not in d.log.read_text(errors="replace")
+
+
+def test_a_raw_of_the_next_frame_is_missing_not_edited(pool: Pool, tmp_path: Path) -> None:
+    """The library holds the camera JPEG of one frame of a hand-held burst. The raw file of that
+    frame is an edit of it (a rendering: raw_match exact); the raw file of the next frame, which
+    a 16x16 thumbnail cannot tell from it, is another picture: confirmed on the raw's preview."""
+    write(tmp_path / "lib/IMG_0040.JPG", jpeg(frame(3, subject=(0.6, 0.4)), 92))
+    write(tmp_path / "card/IMG_0040.CR2", tiff_raw("cr2", frame(3, subject=(0.6, 0.4))))
+    write(tmp_path / "card/IMG_0041.CR2", tiff_raw("cr2", frame(3, subject=(0.615, 0.41), shake=(3, 2))))
+    _, statuses = scan(tmp_path, pool)
+    assert statuses == {"IMG_0040.CR2": Status.EDITED, "IMG_0041.CR2": Status.MISSING}

@@ -12,7 +12,7 @@ import pytest
 from helpers import encode, exif_rotated_jpeg, photo, pillow_bytes
 from PIL import Image
 
-from hashwatchd.decode import MIN_SIDE, decode
+from hashwatchd.decode import MIN_SIDE, decode, exif_orientation, jpeg_exif
 from hashwatchd.errors import PhotoError
 
 IMG = photo(2, 400, 300)
@@ -56,11 +56,30 @@ def test_large_jpeg_is_dct_scaled() -> None:
     assert (pic.width, pic.height) == (2048, 1536)
 
 
-def test_exif_orientation_is_applied_to_jpeg() -> None:
-    """A photo stored sideways with orientation 6 decodes upright, with its displayed size."""
-    pic = decode(exif_rotated_jpeg(IMG))
-    assert (pic.width, pic.height) == (400, 300)
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_to_jpeg(orientation: int) -> None:
+    """A photo stored turned with its orientation tag decodes upright, with its displayed size,
+    and says which orientation it applied (the confirmation's geometry needs it)."""
+    stored = {3: cv2.ROTATE_180, 6: cv2.ROTATE_90_COUNTERCLOCKWISE, 8: cv2.ROTATE_90_CLOCKWISE}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pic = decode(pillow_bytes(cv2.rotate(IMG, stored), "JPEG", exif=exif, quality=92))
+    assert (pic.width, pic.height, pic.orientation) == (400, 300, orientation)
     assert _close(pic.bgr, IMG)
+    assert decode(encode(IMG, ".jpg")).orientation == 1
+
+
+def test_jpeg_exif_is_found_behind_other_segments() -> None:
+    """The Exif segment is found after a JFIF and an XMP segment, and not inside the scan."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = exif_rotated_jpeg(IMG)
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta/>"
+    jfif = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    moved = data[:2] + jfif + b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp + data[2:]
+    assert jpeg_exif(moved) == jpeg_exif(data) != b""
+    assert exif_orientation(jpeg_exif(moved)) == 6
+    assert jpeg_exif(encode(IMG, ".jpg")) == b""
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
@@ -72,6 +91,7 @@ def test_exif_orientation_is_applied_to_other_formats(fmt: str) -> None:
     extra: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
     pic = decode(pillow_bytes(stored, fmt, exif=exif, **extra))
     assert pic.bgr.shape[:2] == (300, 400)
+    assert pic.orientation == 6
     assert _close(pic.bgr, IMG)
 
 

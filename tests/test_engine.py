@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
-from helpers import encode, photo, write
+from helpers import camera, encode, frame, photo, pillow_bytes, write
+from PIL import Image, ImageEnhance
 
 from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
@@ -163,7 +165,7 @@ def test_a_new_library_picture_rejudges_every_needle_it_matches(tmp_path: Path, 
     """90 re-encodings of one photo wait in the needles; the photo then arrives in the library:
     all 90 become same, as a fresh scan says (the reverse search is not capped at the 64 nearest)."""
     for q in range(90):
-        write(tmp_path / f"card/{q}.jpg", encode(PICS[4], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 10 + q))
+        write(tmp_path / f"card/{q}.jpg", encode(PICS[4], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 60 + q % 40))
     (tmp_path / "lib").mkdir()
     engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
     engine.sync()
@@ -204,10 +206,10 @@ class _FailingChecks(Pool):
 
     failing = True
 
-    def check(self, pairs):  # type: ignore[no-untyped-def]
-        for result in super().check(pairs):
+    def check(self, tasks):  # type: ignore[no-untyped-def]
+        for result in super().check(tasks):
             yield (
-                dataclasses.replace(result, same=None, problem=Problem("permission-denied", "x"))
+                dataclasses.replace(result, tier=None, problem=Problem("permission-denied", "x"))
                 if self.failing
                 else result
             )
@@ -216,7 +218,7 @@ class _FailingChecks(Pool):
 def test_a_check_that_could_not_be_made_is_made_again_later(
     tmp_path: Path, pool: Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An upscaled needle needs a full-resolution check; when it cannot be made, the needle is
+    """A `same` needle needs a full-resolution check; when it cannot be made, the needle is
     missing for now and judged again later (nothing else would: the files need not change)."""
     monkeypatch.setattr("hashwatchd.engine._RETRY_FIRST", 0.0)
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
@@ -234,3 +236,68 @@ def test_a_check_that_could_not_be_made_is_made_again_later(
         assert engine.refresh() == {up_path}
         assert engine.outcomes[up_path].status is Status.SAME
         engine.store.close()
+
+
+def _shot_exif(subsec: str, orientation: int = 1) -> Image.Exif:
+    """A camera's EXIF for one exposure of a burst taken within one second."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "Canon EOS R6", orientation
+    ifd = exif.get_ifd(0x8769)
+    ifd[0x9003], ifd[0x9291] = "2024:05:01 10:00:00", subsec
+    return exif
+
+
+def _brighter(bgr: np.ndarray) -> np.ndarray:
+    """A +30% brightness export (Pillow's Brightness, which clips each channel)."""
+    rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))).enhance(1.3)
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+
+
+def test_every_same_and_edited_is_confirmed_on_pixels(tmp_path: Path, pool: Pool) -> None:
+    """At 16x16 all these needles are the library picture; at full resolution copies of the shot
+    stay `same`, real edits are `edited`, and other moments of the scene are `missing`: the next
+    frame of a hand-held burst, by its pixels; a frame of a tripod burst, whose pixels differ by
+    sensor noise alone, by its capture sub-second. The results are cached in the index by what the
+    files hold: judging again, even with another engine, confirms nothing anew."""
+    shot, big = frame(3, subject=(0.6, 0.4)), camera(6)
+    h, w = big.shape[:2]
+    write(tmp_path / "lib/IMG_0100.JPG", pillow_bytes(shot, "JPEG", exif=_shot_exif("12"), quality=92))
+    write(tmp_path / "lib/big.jpg", encode(big, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    card = {
+        "copies/reencoded.jpg": pillow_bytes(shot, "JPEG", exif=_shot_exif("12"), quality=75),
+        "copies/resized.jpg": pillow_bytes(cv2.resize(shot, (800, 601), interpolation=cv2.INTER_AREA), "JPEG"),
+        "copies/rotated.jpg": pillow_bytes(
+            cv2.rotate(shot, cv2.ROTATE_90_COUNTERCLOCKWISE), "JPEG", exif=_shot_exif("120", 6), quality=90
+        ),
+        "burst/IMG_0101.JPG": pillow_bytes(frame(3, subject=(0.615, 0.41), shake=(3, 2)), "JPEG", quality=92),
+        "burst/IMG_0102.JPG": pillow_bytes(frame(3, subject=(0.6, 0.4)), "JPEG", exif=_shot_exif("45"), quality=92),
+        "edits/caption.jpg": encode(
+            cv2.putText(shot.copy(), "2016 (c)", (80, 1120), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4), ".jpg"
+        ),
+        "edits/crop.jpg": encode(big[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100], ".jpg"),
+        "edits/brighter.jpg": pillow_bytes(_brighter(big), "JPEG", quality=92),
+    }
+    for name, data in card.items():
+        write(tmp_path / "card" / name, data)
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    statuses = {os.fsdecode(o.path).split("/card/")[1]: o.status for o in engine.sorted_outcomes()}
+    assert statuses == {
+        "copies/reencoded.jpg": Status.SAME,
+        "copies/resized.jpg": Status.SAME,
+        "copies/rotated.jpg": Status.SAME,
+        "burst/IMG_0101.JPG": Status.MISSING,
+        "burst/IMG_0102.JPG": Status.MISSING,
+        "edits/caption.jpg": Status.EDITED,
+        "edits/crop.jpg": Status.EDITED,
+        "edits/brighter.jpg": Status.EDITED,
+    }
+    assert engine.counters.checked >= len(card)
+    engine.store.close()
+    again = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    again.sync()
+    again.refresh()
+    assert {o.path: o.status for o in again.sorted_outcomes()} == {o.path: o.status for o in engine.sorted_outcomes()}
+    assert again.counters.checked == 0
+    again.store.close()

@@ -20,8 +20,9 @@ from daemonproc import DaemonProc, log_problems
 from helpers import encode, photo, write
 
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.model import Tier
 from hashwatchd.watcher import STOP_TIMEOUT, Watcher
-from hashwatchd.workers import CLOSE_GRACE, HashTask, Pool
+from hashwatchd.workers import CLOSE_GRACE, HashTask, PixelTask, Pool
 
 PNG = [encode(photo(seed, 480, 360), ".png", cv2.IMWRITE_PNG_COMPRESSION, 1) for seed in range(4)]
 
@@ -230,9 +231,9 @@ def test_an_abandoned_map_leaves_no_result_for_the_next_caller(tmp_path: Path) -
         first = next(it)
         assert first.path in paths
         it.close()  # as a `break` out of the loop does
-        checks = list(pool.check([(paths[0], paths[4], 180)]))
+        checks = list(pool.check([PixelTask(paths[0], paths[4], Tier.SAME, 180)]))
     assert [(c.needle, c.library) for c in checks] == [(paths[0], paths[4])]
-    assert checks[0].same is True
+    assert checks[0].tier is Tier.SAME
 
 
 def test_unwatch_and_stop_do_not_wait_for_a_stuck_poller(

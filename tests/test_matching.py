@@ -8,23 +8,24 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import pytest
-from helpers import encode, exif_rotated_jpeg, photo
+from helpers import camera, encode, exif_rotated_jpeg, photo, pillow_bytes
+from PIL import Image, ImageEnhance
 
 from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
 from hashwatchd.matching import (
     DEFAULT_POLICY,
+    Check,
     Checks,
     Library,
+    check_for,
     classify,
     hamming,
     information,
     nearest,
-    needs_pixel_check,
-    same_pixels,
     verdict,
 )
-from hashwatchd.model import Fingerprint, Outcome, Problem, Status, Tier
+from hashwatchd.model import Fingerprint, Kind, Outcome, Problem, Status, Tier
 from hashwatchd.records import FP_DTYPE, to_fingerprint
 
 BASE = photo(7, 800, 600)
@@ -36,9 +37,12 @@ def fp(data: bytes) -> Fingerprint:
 
 
 def outcome(path: bytes, needle: Fingerprint | None, library: Library, checks: Checks | None = None) -> Outcome:
-    """The verdict on one needle, as the engine reaches it: its matches, then the checks."""
+    """The verdict on one needle, as the engine reaches it: its matches, then the checks (by
+    default, every match confirmed at its own tier)."""
     found = library.match(needle) if needle else []
-    return verdict(path, needle, None, found, library, checks=checks)
+    if checks is None:
+        checks = {(path, m.path): m.tier for m in found}
+    return verdict(path, needle, None, found, checks=checks)
 
 
 LIB_BYTES = encode(BASE, ".png")
@@ -114,6 +118,26 @@ def test_edited_picture_is_found(name: str) -> None:
     assert tier in {Tier.EDITED, Tier.SAME}
     if name != "captioned":
         assert tier is Tier.EDITED
+
+
+@pytest.fixture(scope="module")
+def camera_photo() -> np.ndarray:
+    """A 3000 x 2000 photo, of the size where crops and brightness exports used to be missed."""
+    return camera(6)
+
+
+def test_camera_size_edits_are_edits(camera_photo: np.ndarray) -> None:
+    """On a 6 MP photo, a crop of 5% per edge and a +30% brightness export (Pillow, which clips
+    per channel) are edits: the crop's tone is compared with its window of the library picture
+    (the borders it drops moved the whole picture's mean and contrast past the bounds), and the
+    brighter export's colour is the library's scaled up (Lab a*, b* grow with lightness)."""
+    h, w = camera_photo.shape[:2]
+    library = fp(encode(camera_photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    crop = camera_photo[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    assert classify(fp(encode(crop, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92)), library) is Tier.EDITED
+    brighter = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2RGB))).enhance(1.3)
+    rgb = cv2.cvtColor(np.asarray(brighter), cv2.COLOR_RGB2BGR)
+    assert classify(fp(pillow_bytes(rgb, "JPEG", quality=92)), library) is Tier.EDITED
 
 
 def _gradient(c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
@@ -285,54 +309,42 @@ def test_loaded_library_matches_like_an_added_one() -> None:
 def test_unreadable_needle_keeps_its_reason() -> None:
     """A needle without a fingerprint is unreadable, with the problem it had."""
     problem = Problem("truncated", "JPEG data is damaged")
-    out = verdict(b"/n/bad.jpg", None, problem, [], Library())
+    out = verdict(b"/n/bad.jpg", None, problem, [])
     assert (out.status, out.problem) == (Status.UNREADABLE, problem)
 
 
-def _render(width: int, grain_seed: int, shift: float = 0.0) -> np.ndarray:
-    """The same artwork rendered at `width`: shapes drawn at that resolution, plus film grain."""
-    height = width * 3 // 4
-    img = cv2.resize(photo(21, 200, 150), (width, height), interpolation=cv2.INTER_CUBIC)
-    s = width / 800
-    for x, y, r in ((200, 150, 60), (520, 380, 90), (640, 120, 40)):
-        cv2.circle(img, (int((x + shift) * s), int(y * s)), int(r * s), (250, 250, 250), -1, cv2.LINE_AA)
-    noise = np.random.default_rng(grain_seed).normal(0, 8, img.shape)
-    return np.clip(img + noise, 0, 255).astype(np.uint8)
+def test_every_claim_but_identical_photos_needs_a_check() -> None:
+    """A same or edited photo or raw file is confirmed on its pixels; an identical photo is its
+    SHA-256; an identical raw file or video is read whole; a video's same has its own rule."""
+    raw, video = dataclasses.replace(LIB, kind=Kind.RAW), dataclasses.replace(LIB, kind=Kind.VIDEO)
+    for needle in (LIB, raw):
+        assert check_for(Tier.SAME, needle) is check_for(Tier.EDITED, needle) is Check.PIXELS
+    assert check_for(Tier.IDENTICAL, LIB) is None
+    assert check_for(Tier.IDENTICAL, raw) is check_for(Tier.IDENTICAL, video) is Check.BYTES
+    assert check_for(Tier.SAME, video) is None
 
 
-def _gray(img: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-
-
-def test_pixel_check_accepts_upscales_and_downscales() -> None:
-    """An upscaled (Lanczos, then JPEG) or downsized copy is the same picture at full resolution."""
-    lib = _render(800, 1)
-    up = cv2.imdecode(
-        np.frombuffer(encode(cv2.resize(lib, (1200, 900), interpolation=cv2.INTER_LANCZOS4), ".jpg"), np.uint8),
-        cv2.IMREAD_COLOR,
-    )
-    assert same_pixels(_gray(up), _gray(lib))
-    assert same_pixels(_gray(cv2.resize(lib, (400, 300), interpolation=cv2.INTER_AREA)), _gray(lib))
-
-
-def test_pixel_check_rejects_another_render() -> None:
-    """A higher-resolution render of the same artwork (own grain, edges a pixel apart) is not the same."""
-    lib, other = _render(800, 1), _render(1200, 2, shift=1.5)
-    assert classify(fp(encode(other, ".png")), fp(encode(lib, ".png"))) is Tier.SAME  # 16x16 cannot tell
-    assert not same_pixels(_gray(other), _gray(lib))
-
-
-def test_larger_needle_needs_the_check_and_smaller_does_not() -> None:
-    """Only a needle with more pixels than its library copy has to pass the pixel check."""
-    lib, big, small = fp(encode(BASE, ".png")), SAME["upscaled-150pct"], SAME["resized-40pct"]
-    assert needs_pixel_check(fp(big), lib)
-    assert not needs_pixel_check(fp(small), lib)
-    assert not needs_pixel_check(fp(SAME["reencoded-q50"]), lib)
+def test_a_match_stands_at_what_its_check_confirmed() -> None:
+    """A match stands at the lower of its thumbnail tier and its confirmed tier; unconfirmed (no
+    check made) or confirmed as another picture, it is dropped; matches are ordered again."""
     library = Library()
-    library.add(b"/lib/a.png", lib)
-    assert outcome(b"/n/big.jpg", fp(big), library).status is Status.MISSING  # unconfirmed
-    passed = outcome(b"/n/big.jpg", fp(big), library, checks={(b"/n/big.jpg", b"/lib/a.png"): True})
-    assert passed.status is Status.SAME
+    library.add(b"/lib/a.png", LIB)
+    library.add(b"/lib/b.jpg", fp(SAME["reencoded-q50"]))
+    needle = fp(SAME["webp"])
+    found = library.match(needle)
+    assert [m.tier for m in found] == [Tier.SAME, Tier.SAME]
+    path = b"/n/x.webp"
+    assert verdict(path, needle, None, found).status is Status.MISSING
+    lowered = verdict(path, needle, None, found, checks={(path, b"/lib/a.png"): Tier.EDITED})
+    assert (lowered.status, [(m.path, m.tier) for m in lowered.matches]) == (
+        Status.EDITED,
+        [(b"/lib/a.png", Tier.EDITED)],
+    )
+    both = verdict(
+        path, needle, None, found, checks={(path, b"/lib/a.png"): Tier.EDITED, (path, b"/lib/b.jpg"): Tier.SAME}
+    )
+    assert [(m.path, m.tier) for m in both.matches] == [(b"/lib/b.jpg", Tier.SAME), (b"/lib/a.png", Tier.EDITED)]
+    assert verdict(path, needle, None, found, checks={(path, b"/lib/a.png"): None}).status is Status.MISSING
 
 
 def test_library_compacts_dead_slots() -> None:

@@ -50,8 +50,10 @@ def test_a_raw_is_turned_by_its_own_orientation_tag() -> None:
     """The preview is in sensor orientation; the raw's IFD0 tag turns it upright, as the camera
     JPEG (turned by its EXIF tag) is."""
     upright = cv2.rotate(PIC, cv2.ROTATE_90_CLOCKWISE)
-    fp = fingerprint(tiff_raw("cr2", PIC, orientation=6))
+    data = tiff_raw("cr2", PIC, orientation=6)
+    fp = fingerprint(data)
     assert (fp.width, fp.height) == (512, 768)
+    assert media.picture(BytesSource(data), Kind.RAW, MAX_PIXELS, 128).orientation == 6
     assert classify(fingerprint(jpeg(upright, 92)), fp) is Tier.SAME
 
 

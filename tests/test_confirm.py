@@ -1,0 +1,142 @@
+"""The full-resolution confirmation on camera-like frames: copies of a shot stay `same`, another
+moment of the scene does not, and real edits are `edited`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+from helpers import FRAME, camera, encode, exif_rotated_jpeg, frame, photo, pillow_bytes
+from PIL import Image, ImageEnhance
+
+from hashwatchd.confirm import cache_key, confirm, decode_side
+from hashwatchd.decode import decode
+from hashwatchd.features import fingerprint
+from hashwatchd.model import Kind, Tier
+
+W, H = FRAME
+
+
+def jpeg(img: np.ndarray, quality: int = 92) -> bytes:
+    return encode(img, ".jpg", cv2.IMWRITE_JPEG_QUALITY, quality)
+
+
+def tier(needle: bytes, library: bytes, claim: Tier = Tier.SAME) -> Tier | None:
+    """What the confirmation says of two files, each decoded as the engine decodes them."""
+    side = decode_side(_size(needle), _size(library))
+    return confirm(decode(needle, min_side=side), decode(library, min_side=side), claim).tier
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    pic = decode(data)
+    return pic.width, pic.height
+
+
+@pytest.fixture(scope="module")
+def shot() -> np.ndarray:
+    return frame(3, subject=(0.6, 0.4))
+
+
+@pytest.fixture(scope="module")
+def library(shot: np.ndarray) -> bytes:
+    return jpeg(shot)
+
+
+def test_copies_of_the_shot_are_the_same(shot: np.ndarray, library: bytes) -> None:
+    """Re-encoded, resized (down and up), converted, and stored turned with an orientation tag
+    (90 degrees and 180: the partial last block of a DCT-scaled decode moves with the turn)."""
+    copies = {
+        "q70": jpeg(shot, 70),
+        "half": jpeg(cv2.resize(shot, (W // 2, H // 2), interpolation=cv2.INTER_AREA)),
+        "upscaled": jpeg(cv2.resize(shot, (W * 3 // 2, H * 3 // 2), interpolation=cv2.INTER_LANCZOS4)),
+        "webp": encode(shot, ".webp", cv2.IMWRITE_WEBP_QUALITY, 90),
+        "rotated-6": exif_rotated_jpeg(shot, 6),
+    }
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    copies["rotated-3"] = pillow_bytes(cv2.rotate(shot, cv2.ROTATE_180), "JPEG", exif=exif, quality=92)
+    assert {name: tier(data, library) for name, data in copies.items()} == dict.fromkeys(copies, Tier.SAME)
+
+
+def test_a_handheld_burst_neighbour_is_another_picture(library: bytes) -> None:
+    """The next frame of a hand-held burst: the subject moved by a tenth of its size, the camera
+    by 3 pixels. At 16x16 it is the same picture; on pixels it is no copy and no edit."""
+    neighbour = jpeg(frame(3, subject=(0.615, 0.41), shake=(3, 2)))
+    assert tier(neighbour, library) is None
+
+
+def test_a_subject_that_moved_on_a_still_scene_is_never_the_same(library: bytes) -> None:
+    """From a tripod, only the subject moved: one compact change, which pixels cannot tell from
+    a retouch (so at most `edited`; capture metadata tells the two shots apart where both carry
+    it). Not even a subject that moved by a tenth of its size passes as the same shot."""
+    assert tier(jpeg(frame(3, subject=(0.615, 0.41))), library) is not Tier.SAME
+    assert tier(jpeg(frame(3, subject=(0.7, 0.45))), library) is not Tier.SAME
+
+
+def test_another_render_is_not_the_same() -> None:
+    """A higher-resolution render of the same artwork (its own grain, edges a pixel apart) looks
+    identical at 16x16 but is another picture (wallpaper packages ship one per screen size)."""
+
+    def render(width: int, grain: int, shift: float = 0.0) -> np.ndarray:
+        img = cv2.resize(photo(21, 200, 150), (width, width * 3 // 4), interpolation=cv2.INTER_CUBIC)
+        s = width / 800
+        for x, y, r in ((200, 150, 60), (520, 380, 90), (640, 120, 40)):
+            cv2.circle(img, (int((x + shift) * s), int(y * s)), int(r * s), (250, 250, 250), -1, cv2.LINE_AA)
+        return np.clip(img + np.random.default_rng(grain).normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+    assert tier(encode(render(1200, 2, shift=1.5), ".png"), encode(render(800, 1), ".png")) is not Tier.SAME
+
+
+def test_a_caption_is_an_edit(shot: np.ndarray, library: bytes) -> None:
+    """A caption too small to change the 16x16 thumbnail: one compact change, the rest clean."""
+    captioned = shot.copy()
+    cv2.putText(captioned, "2016 (c)", (80, H - 80), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+    assert tier(jpeg(captioned), library) is Tier.EDITED
+
+
+@pytest.mark.parametrize("edit", ["grayscale", "contrast", "brighter", "crop-5pct", "crop-8pct-asymmetric"])
+def test_real_edits_are_edits(edit: str) -> None:
+    """At camera size (3000 x 2000): grayscale, contrast, +30% brightness (Pillow, clipping per
+    channel), a crop of 5% per edge, and a crop of 8% from the left and top."""
+    img = camera(6)
+    h, w = img.shape[:2]
+    if edit == "grayscale":
+        edited = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    elif edit == "contrast":
+        edited = cv2.convertScaleAbs(img, alpha=0.85, beta=10)
+    elif edit == "brighter":
+        rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))).enhance(1.3)
+        edited = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    elif edit == "crop-5pct":
+        edited = img[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    else:
+        edited = img[h * 8 // 100 :, w * 8 // 100 :]
+    assert tier(jpeg(edited), jpeg(img), Tier.EDITED) is Tier.EDITED
+
+
+def test_an_edit_is_never_confirmed_as_the_same(shot: np.ndarray, library: bytes) -> None:
+    """The confirmation never raises a claim: a copy claimed `edited` stays `edited`."""
+    assert tier(jpeg(shot, 70), library, Tier.EDITED) is Tier.EDITED
+
+
+def test_the_cache_key_is_the_contents_and_the_claim(library: bytes) -> None:
+    """A photo is keyed by its digest; a raw file, whose digest leaves out its middle (where its
+    preview is), by its digest and its fingerprint; the claim is part of the key."""
+    a = fingerprint(decode(library), library)
+    b = fingerprint(decode(jpeg(frame(4))), b"other")
+    assert cache_key(a, b, Tier.SAME) != cache_key(a, b, Tier.EDITED)
+    assert cache_key(a, b, Tier.SAME) != cache_key(b, a, Tier.SAME)
+    assert cache_key(a, b, Tier.SAME)[2:18] == a.digest
+    raw = dataclasses.replace(a, kind=Kind.RAW)
+    other_preview = dataclasses.replace(raw, thumb=bytes(256))  # the same digest: size, head and tail
+    assert cache_key(raw, b, Tier.SAME) != cache_key(other_preview, b, Tier.SAME)
+
+
+def test_decode_side_keeps_camera_jpegs_at_a_quarter() -> None:
+    """12 and 24 MP camera JPEGs are decoded at 1/4 (not 1/8, whose unfiltered block averages
+    alias differently in two differently stored copies); a small copy sets the working size."""
+    assert decode_side((4032, 3024), (4032, 3024)) == 730
+    assert 3024 // 8 < 730 <= 3024 // 4 and 4000 // 8 < 730 <= 4000 // 4
+    assert decode_side((4032, 3024), (200, 150)) == 285
