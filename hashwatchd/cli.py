@@ -327,10 +327,12 @@ def _status_looked_at(s: config.Settings) -> str:
     """Where `status` looked for the status file and why there: what every command would use."""
     if s.report is not None:
         return f"{s.report_path} (from {_given(s, 'report')})"
-    return (
-        f"{s.report_path} (STATE_DIR/status.json, STATE_DIR from {_given(s, 'state_dir')}; "
-        f"neither --report nor `report:` in {s.config_file} names another)"
+    others = (
+        f"neither --report nor `report:` in {s.config_file} names another"
+        if s.config_file is not None and s.config_file.exists()
+        else "no --report given, and no config file read"
     )
+    return f"{s.report_path} (STATE_DIR/status.json, STATE_DIR from {_given(s, 'state_dir')}; {others})"
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -342,7 +344,7 @@ def _status(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise NoInputError(
             f"no status file at {_status_looked_at(s)}: `hashwatchd scan` and the daemon (`hashwatchd run`) "
-            "write it; if yours were given another --report, give it here too"
+            "write it; if yours were given another --state-dir, --report or --config, give the same here"
         ) from None
     except OSError as exc:
         source, name = s.origin("report")

@@ -268,8 +268,17 @@ def test_status_finds_the_file_as_every_command_does(tmp_path: Path, capsys: pyt
     assert err == (
         f"hashwatchd: error: no status file at {state / 'status.json'} (STATE_DIR/status.json, STATE_DIR from "
         f"--state-dir; neither --report nor `report:` in {conf} names another): `hashwatchd scan` and the daemon "
-        "(`hashwatchd run`) write it; if yours were given another --report, give it here too\n"
+        "(`hashwatchd run`) write it; if yours were given another --state-dir, --report or --config, give the same "
+        "here\n"
     )
+    conf.unlink()  # without a config file, the message names none
+    code, out, err = _run(capsys, "status", "--state-dir", state)
+    assert (code, out) == (66, "")
+    assert err.startswith(
+        f"hashwatchd: error: no status file at {state / 'status.json'} (STATE_DIR/status.json, STATE_DIR from "
+        "--state-dir; no --report given, and no config file read): `hashwatchd scan` and the daemon "
+    )
+    assert "config.yaml" not in err
     code, _, err = _run(capsys, "status", "--report", tmp_path / "nope.json")
     assert code == 66
     assert err.startswith(f"hashwatchd: error: no status file at {tmp_path / 'nope.json'} (from --report): ")
