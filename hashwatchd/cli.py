@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--check",
         action="store_true",
-        help="exit 0 when every online folder is imported, 1 when one is not, 3 while analysis is still running",
+        help="exit 0 when every online folder is imported, 1 when one is not, 3 while analysis is still running, "
+        "4 when no folder counts (none seen yet, or all offline or ignored)",
     )
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
@@ -357,6 +358,8 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(raw.decode("ascii", "replace"))
         return code
     print(f"state: {doc['state']}, generated {doc['generated_at']}, pending {doc['pending']}")
+    if not doc["folders"]:
+        print("  no needle folder seen yet")
     for f in doc["folders"]:
         print(
             f"  {f['status']:<13} {_progress(f):<10} {_shown(os.path.normpath(os.path.join(f['root'], f['path'])))}  "
@@ -373,21 +376,24 @@ def _status(args: argparse.Namespace) -> int:
     return code
 
 
-#: `status --check` exit codes: everything imported, something not yet, the answer is not final yet.
-CHECK_IMPORTED, CHECK_NOT_IMPORTED, CHECK_RUNNING = 0, 1, 3
+#: `status --check` exit codes: everything imported, something not yet, the answer is not final yet,
+#: nothing to judge (no folder counts: calling that "imported" would tell a script a card is safe to wipe).
+CHECK_IMPORTED, CHECK_NOT_IMPORTED, CHECK_RUNNING, CHECK_NOTHING = 0, 1, 3, 4
 
 
 def _check(doc: dict[str, Any]) -> int:
     """The exit code of `status --check` for a status document. Offline folders (their card is
     out; nothing can change) and ignored ones do not count; a file that could not be read is not
-    imported. While the daemon scans or a folder has pending files, the answer is not final: 3."""
+    imported. While the daemon scans or a folder has pending files, the answer is not final: 3.
+    With no folder that counts (none seen yet, or every one offline or ignored), nothing is
+    imported or not: 4."""
     folders = [f for f in doc["folders"] if f["online"] and not f.get("ignored")]
     if doc["state"] == State.SCANNING.value or not all(f["complete"] for f in folders):
         return CHECK_RUNNING
     todo = (FolderStatus.PARTIAL.value, FolderStatus.NOT_IMPORTED.value)
     if any(f["status"] in todo or f["unreadable"] for f in folders):
         return CHECK_NOT_IMPORTED
-    return CHECK_IMPORTED
+    return CHECK_IMPORTED if folders else CHECK_NOTHING
 
 
 def _progress(folder: dict[str, Any]) -> str:

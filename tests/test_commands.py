@@ -195,7 +195,7 @@ def test_hash_prints_no_opencv_log_lines(tmp_path: Path, capfd: pytest.CaptureFi
 def test_scan_of_an_empty_needle_tree_says_there_was_nothing_to_judge(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No needle file at all is not 'every needle folder is imported'."""
+    """No needle file at all is not 'every needle folder is imported', for the summary nor for `status --check`."""
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     (tmp_path / "card/DCIM").mkdir(parents=True)
     (tmp_path / "card2").mkdir()
@@ -208,6 +208,9 @@ def test_scan_of_an_empty_needle_tree_says_there_was_nothing_to_judge(
         f"No needle files found under {tmp_path / 'card'}, {tmp_path / 'card2'}.",
         "library: 1 file (0 unreadable); needles: 0 files, 0 unreadable, in 0 folders",
     ]
+    code, out, err = _run(capsys, "status", "--check", "--state-dir", tmp_path / "s")
+    assert (code, err) == (4, "")
+    assert out.splitlines()[1:] == ["  no needle folder seen yet"]
 
 
 def test_a_folder_of_unreadable_files_is_not_imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -346,7 +349,10 @@ IMPORTED = _folder("a", counts={"same": 1})
         ("done", [IMPORTED, _folder("b", "empty", counts={"unreadable": 1})], 1),
         ("watching", [IMPORTED, _folder("b", "partial", counts={"same": 1, "missing": 1}, online=False)], 0),
         ("watching", [IMPORTED, _folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 0),
-        ("done", [], 0),
+        ("done", [], 4),
+        ("watching", [_folder("b", "partial", counts={"same": 1, "missing": 1}, online=False)], 4),
+        ("watching", [_folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 4),
+        ("scanning", [], 3),
         ("scanning", [IMPORTED], 3),
         ("watching", [IMPORTED, _folder("b", "empty", complete=False, pending=3)], 3),
         ("watching", [_folder("b", "not_imported", counts={"missing": 1}), _folder("c", complete=False, pending=1)], 3),
@@ -358,7 +364,8 @@ def test_status_check_exit_code(
 ) -> None:
     """--check: 0 every online folder imported, 1 something is not (missing, edited or unreadable files),
     3 analysis still running (the daemon is scanning or a folder is incomplete); offline and ignored
-    folders do not count. The view is printed as without --check."""
+    folders do not count; 4 when no folder counts (none seen yet: that is not "imported"). The view is
+    printed as without --check."""
     report = _status_file(tmp_path / "status.json", folders, state)
     got, out, err = _run(capsys, "status", "--check", "--report", report)
     assert (got, err) == (code, "")
