@@ -23,6 +23,7 @@ from hashwatchd.daemon import HOUSEKEEPING, Daemon
 from hashwatchd.engine import Engine, Progress
 from hashwatchd.errors import ConfigError, HashwatchdError, NoInputError, PublishError
 from hashwatchd.model import Kind, Outcome, Role, Status
+from hashwatchd.pathmap import PathMap
 from hashwatchd.report import FolderStatus, Report, State, build
 from hashwatchd.thumbcache import ThumbCache
 from hashwatchd.workers import Pool
@@ -467,12 +468,23 @@ def _absolute(text: str) -> bytes:
     return os.fsencode(os.path.abspath(text))
 
 
-def _decision_path(text: str, s: config.Settings) -> bytes:
-    """The absolute path a person named, checked to be one `ignore` can decide: in a needle folder."""
+def _decision_path(text: str, s: config.Settings, indexed: PathMap | None) -> bytes:
+    """The absolute path a person named, checked to be one `ignore` can decide: in a needle folder
+    (a card to come under a configured one included) or, when no needle folders are configured,
+    at or above a needle file of the index (`indexed`, its needle paths)."""
     path = _absolute(text)
     shown = _shown(os.fsdecode(path))
     if not s.needles:
-        log.warning("no needle folders are configured (%s): cannot check that %s is in one", s.config_file, shown)
+        assert indexed is not None, "read when no needle folders are configured"
+        if path not in indexed and not indexed.under(path):
+            raise ConfigError(
+                "PATH",
+                text,
+                message=f"{shown}: the index in {s.state_dir} holds no needle file there, and no needle folders are "
+                f"configured to tell whether one will be ({_needles_unknown(s)}); a decision there would change "
+                "nothing: name a folder or file of a card the daemon or a scan has seen (`hashwatchd status` lists "
+                "the folders), or give the config file that names your needle folders (--config FILE)",
+            )
     elif paths.pattern_of(path, s.needles) is None:
         where = "the library" if paths.pattern_of(path, s.haystack) else "no needle folder"
         raise ConfigError(
@@ -481,6 +493,19 @@ def _decision_path(text: str, s: config.Settings) -> bytes:
             message=f"{shown}: it is in {where}; only what lies in a needle folder ({_roots_given(s)}) can be ignored",
         )
     return path
+
+
+def _needles_unknown(s: config.Settings) -> str:
+    """Why the needle folders are not known, in words."""
+    if s.config_file is not None and s.config_file.exists():
+        return f"no `needles:` in {s.config_file}"
+    return "no config file read"
+
+
+def _indexed_needles(s: config.Settings) -> PathMap:
+    """The needle paths the index holds."""
+    with _read_index(s) as st:
+        return st.table(Role.NEEDLE).stats
 
 
 def _roots_given(s: config.Settings) -> str:
@@ -517,8 +542,9 @@ def _ignore(args: argparse.Namespace) -> int:
             print("Nothing is ignored: `hashwatchd ignore PATH` records a needle folder or file not to import.")
         return 0
     added = set()
+    indexed = None if s.needles else _indexed_needles(s)
     for text in args.paths:
-        path = _decision_path(text, s)
+        path = _decision_path(text, s, indexed)
         shown = _shown(os.fsdecode(path))
         if (by := current.covering(path)) is not None:
             print(f"{shown}: already ignored" + ("" if by == path else f" (through {_shown(os.fsdecode(by))})"))

@@ -151,6 +151,38 @@ def test_ignore_refuses_what_is_not_in_a_needle_folder(card: Path, capsys: pytes
     assert not (card / "elsewhere").exists()
 
 
+def test_without_configured_needle_folders_ignore_accepts_only_what_the_index_holds(
+    card: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daemon or scan given its roots as flags: `ignore` has no config to check a path against,
+    so the index decides. A library folder, a typo or a card never seen is refused, naming the
+    path and the fix, and nothing is recorded; a needle folder, a file, or a folder above the
+    needle root that holds needle files is accepted. With the needle folders configured, a path
+    under one is accepted even before any file is there (a card to come)."""
+    conf = card / "xdg-config/hashwatchd/config.yaml"
+    conf.unlink()
+    state = ("--state-dir", card / "state")
+    code, _, err = _run(
+        capsys, "scan", "--haystack", card / "lib", "--needles", card / "card", *state, "--workers", "1"
+    )
+    assert code == 0, err
+    for wrong in (card / "lib", card / "card/frend", card / "card/mine/b.jpg", card / "other"):
+        code, out, err = _run(capsys, "ignore", wrong, *state)
+        assert (code, out) == (2, ""), err
+        assert err.startswith(f"hashwatchd: error: {wrong}: the index in {card / 'state'} holds no needle file there")
+        assert "(no config file read)" in err and "--config FILE" in err
+    code, _, err = _run(capsys, "ignore", card / "card/friend", card / "lib", *state)
+    assert code == 2 and not (card / "state" / decisions.FILE).exists()  # one refused: nothing recorded
+    for right in (card / "card/friend", card / "card/mine/a.jpg", card):
+        code, out, err = _run(capsys, "ignore", right, *state)
+        assert (code, out.splitlines()[0]) == (0, f"ignored {right}"), err
+    assert _run(capsys, "unignore", card, *state)[0] == 0
+    conf.write_text(f"needles: {card / 'card'}\n")
+    code, out, err = _run(capsys, "ignore", card / "card/next-card/100CANON", *state)
+    assert (code, out.splitlines()[0]) == (0, f"ignored {card / 'card/next-card/100CANON'}"), err
+    assert "does not exist now" in err
+
+
 def test_unignore_of_several_paths_changes_nothing_when_one_cannot_be_taken_back(
     card: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
