@@ -275,15 +275,15 @@ def _progress_bar(role: Role) -> Progress | None:
 _KIND_NOUNS = {Kind.PHOTO: "photo", Kind.RAW: "raw file", Kind.VIDEO: "video", Kind.OTHER: "other file"}
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
+def _count(n: int, noun: str, many: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
 
 
 def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int, report_path: Path) -> None:
     todo = [f for f in doc.folders if f.todo]
     ignored = sum(f.ignored for f in doc.folders)
     if todo:
-        print(f"Not yet imported ({len(todo)} folder{'s' * (len(todo) != 1)}):")
+        print(f"Not yet imported ({_count(len(todo), 'folder')}):")
         for f in todo:
             parts = [
                 (n, label)
@@ -319,8 +319,8 @@ def _print_summary(doc: Report, needles: list[bytes], hashed: int, checked: int,
         + ", ".join(f"{n} {label}" for label, n in sorted(by_status.items()))
     )
     if hashed or checked:
-        extra = f" and confirmed {checked} matches at full resolution" if checked else ""
-        print(f"hashed {hashed} new or changed files{extra}; status written to {report_path}")
+        extra = f" and confirmed {_count(checked, 'match', 'matches')} at full resolution" if checked else ""
+        print(f"hashed {_count(hashed, 'new or changed file')}{extra}; status written to {report_path}")
     else:
         print(f"index up to date: nothing decoded; status written to {report_path}")
 
@@ -636,7 +636,7 @@ def _report(args: argparse.Namespace) -> int:
                 status = None
         writer = visual.PageWriter(engine, ThumbCache(s.state_dir / "thumbs"), store=False)
         writer.write(doc, out / "index.html", from_index=status is None)
-    print(f"visual report of {len(doc.folders)} folders written to {out / 'index.html'}")
+    print(f"visual report of {_count(len(doc.folders), 'folder')} written to {out / 'index.html'}")
     return 0
 
 

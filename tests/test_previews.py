@@ -286,7 +286,9 @@ def test_report_html_says_what_the_status_file_says_is_still_to_analyse(
         assert cli.main(argv) == 0, capsys.readouterr().err
         return (tmp_path / "page/index.html").read_text()
 
+    capsys.readouterr()
     text = page()  # beside the scan's status file
+    assert capsys.readouterr().out == f"visual report of 1 folder written to {tmp_path / 'page/index.html'}\n"
     assert "scan finished" in text and "Every needle folder is imported." in text
 
     doc = json.loads(status.read_text())
