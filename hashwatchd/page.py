@@ -46,7 +46,7 @@ _FOLDER_STATUS = {
     FolderStatus.NOT_IMPORTED: ("not imported", "miss"),
     FolderStatus.PARTIAL: ("partly imported", "part"),
     FolderStatus.IMPORTED: ("imported", "ok"),
-    FolderStatus.EMPTY: ("no readable picture", "none"),
+    FolderStatus.EMPTY: ("no readable file", "none"),
 }
 
 
@@ -210,7 +210,7 @@ def _answer(report: Report, todo: Sequence[FolderReport], final: bool, from_inde
     if todo:
         return f"{_n(len(todo), 'folder')} to import", ""
     if not report.folders:
-        return "no needle picture yet", '<p class="quiet">No needle folder holds a picture yet.</p>'
+        return "no needle file yet", '<p class="quiet">No needle folder holds a file yet.</p>'
     ignored = sum(f.ignored for f in report.folders)
     if ignored == len(report.folders):
         return "every folder ignored", (
@@ -256,13 +256,14 @@ def _header(
     if report.pending:
         state += f", {_n(report.pending, 'file')} pending"
     when = report.generated_at.isoformat(sep=" ", timespec="seconds")
-    library = f"library {_n(report.haystack[0], 'picture')}"
+    # Counts of files, not pictures: raw files and videos count, and so do files that cannot be read.
+    library = f"library {_n(report.haystack[0], 'file')}"
     if report.haystack[1]:
         library += f" ({report.haystack[1]:,} unreadable)"
     none = "ok" if final else "zero"  # no folder to import is good news only once it is final
     totals = [
         (len(todo), "folder to import", "folders to import", "miss" if todo else none),
-        (missing, "picture missing", "pictures missing", "miss" if missing else none),
+        (missing, "file missing", "files missing", "miss" if missing else none),
         (edited, "edited in the library", "edited in the library", "edit" if edited else "zero"),
         (bad, "unreadable", "unreadable", "bad" if bad else "zero"),
     ]
@@ -283,7 +284,7 @@ def _header(
         f'data-previews-pending="{previews_pending}">\n<header>'
         "<h1>Photos not yet in the library</h1>"
         f'<p class="meta">{_t(state)} \u00b7 written {_t(when)} \u00b7 {library} \u00b7 '
-        f"{_n(needles, 'picture')} in {_n(len(report.folders), 'needle folder')}"
+        f"{_n(needles, 'file')} in {_n(len(report.folders), 'needle folder')}"
         + (f" \u00b7 {_n(previews_pending, 'preview')} still being made" if previews_pending else "")
         + f'</p><ul class="totals">{items}</ul>{nav}</header>'
     )
@@ -293,6 +294,8 @@ def _todo_summary(f: FolderReport) -> str:
     parts = [f"{f.counts[Status.MISSING]:,} of {f.images:,} missing"] if f.todo else []
     if f.counts[Status.EDITED]:
         parts.append(f"{f.counts[Status.EDITED]:,} edited")
+    if f.counts[Status.UNREADABLE]:
+        parts.append(f"{f.counts[Status.UNREADABLE]:,} unreadable")
     if not f.complete:
         parts.append(f"analysing: {_n(f.pending, 'file')} to go")
     return ", ".join(parts)

@@ -101,7 +101,12 @@ def test_folders_to_import_come_first_then_the_rest() -> None:
     assert [a for a in parsed.attrs("a", "href")] == ["#folder-1", "#folder-2", "#folder-3"]
     assert [a["id"] for t, a in parsed.tags if t == "section"] == [f"folder-{i}" for i in range(1, 5)]
     text = "".join(parsed.text)
-    assert "3 folders to import" in text and "2 pictures missing" in text
+    assert "3 folders to import" in text and "2 files missing" in text
+    toc = [
+        a.split("<span>", 1)[1].split("</span>", 1)[0]
+        for a in page.render(_report(outs, [b"/n"]), {o.path: o for o in outs}, {}).split('<li><a href="#folder-')[1:]
+    ]
+    assert toc == ["1 of 1 missing", "1 of 2 missing", "0 of 1 missing, 1 unreadable"]
     assert "To import" in text and "Nothing to import" in text
 
 
@@ -132,7 +137,7 @@ def _badges(text: str, anchor: str) -> list[str]:
 @pytest.mark.parametrize("state", [State.WATCHING, State.STOPPED])
 def test_a_folder_still_being_analysed_is_never_shown_as_done(state: State) -> None:
     """One picture found in the library and three files not analysed yet is not an imported
-    folder, and three files not analysed yet are not "no readable picture": both sit in a
+    folder, and three files not analysed yet are not "no readable file": both sit in a
     section of their own, before the folders with nothing to import, marked as being analysed;
     the page does not say every folder is imported (a person would wipe the card) but what is
     left to analyse, and its title is neutral."""
@@ -250,7 +255,7 @@ def test_shown_puts_what_a_person_decided_not_to_import_last() -> None:
 def test_an_empty_report_is_a_page_too() -> None:
     """No folder yet: the page says so."""
     text = page.render(_report([], [b"/n"]), {}, {})
-    assert "No needle folder holds a picture yet." in text
+    assert "No needle folder holds a file yet." in text
     assert 'data-state="watching"' in text
 
 
@@ -268,6 +273,20 @@ def test_raw_files_and_videos_say_so_under_their_preview() -> None:
     )
     notes = [n for n in Page(text).text if "640\u00d7480" in n]
     assert notes == ["640\u00d7480 raw", "640\u00d7480", "640\u00d7480 video", "640\u00d7480 video"]
+
+
+def test_the_header_counts_files_raw_files_and_videos_included() -> None:
+    """Raw files and videos are counted as what they are, files (not pictures), in the singular for one."""
+    outs = [
+        Outcome(b"/n/a/IMG_1.CR2", Status.MISSING, kind=Kind.RAW),
+        Outcome(b"/n/a/MVI_2.MP4", Status.MISSING, kind=Kind.VIDEO),
+    ]
+    doc = report.build(outs, [b"/n"], (1, 0), state=State.WATCHING, now=NOW)
+    text = page.render(doc, {o.path: o for o in outs}, {})
+    header = "".join(Page(text[text.index("<header>") : text.index("</header>")]).text)
+    assert "library 1 file \u00b7 2 files in 1 needle folder" in header
+    assert "1 folder to import" in header and "2 files missing" in header
+    assert "picture" not in header.replace("Photos not yet in the library", "")
 
 
 class _Decided:
@@ -297,7 +316,7 @@ def test_a_folder_decided_not_to_import_is_not_to_import() -> None:
     assert sections == {"folder-1": ["folder", "todo"], "folder-2": ["folder", "done", "ignored"]}
     words = "".join(parsed.text)
     assert "ignored: decided not to import" in words and "1 ignored" in words
-    assert "1 folder to import" in words and "1 picture missing" in words
+    assert "1 folder to import" in words and "1 file missing" in words
     old = text[text.index('id="folder-2"') :]
     assert old.index("<details><summary>Decided not to import") < old.index("1.jpg")
 

@@ -244,7 +244,7 @@ def test_a_card_still_being_analysed_is_not_shown_as_done(tmp_path: Path) -> Non
     yet (they wait to settle), and a folder of two not analysed yet. In a real browser the page
     does not say that everything is imported: it says what is left to analyse, has a neutral
     title, and shows both folders under "Still being analysed" with a blue edge and an
-    "analysing" badge, not as imported (green) or as holding no readable picture."""
+    "analysing" badge, not as imported (green) or as holding no readable file."""
     needles = tmp_path / "needles"
     write(needles / "DCIM/100OLD/IMG_0008.JPG", _jpeg(scene(7)))  # the library's 7.jpg, byte for byte
     _age(needles)
