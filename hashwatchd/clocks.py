@@ -34,17 +34,22 @@ class Clocks:
         self._times: dict[FolderKey, tuple[float, float, bytes]] = store.folder_times()
         self._saved = dict(self._times)
 
-    def stamp(self, folders: Iterable[FolderReport], when: datetime) -> None:
+    def stamp(self, folders: Iterable[FolderReport], when: datetime) -> list[FolderKey]:
         """Set each folder's `first_seen` and `updated_at`: a folder never seen before was first
-        seen `when`, and one whose result differs from the last one seen changed `when`."""
+        seen `when`, and one whose result differs from the last one seen changed `when`. Returns
+        the folders never seen before."""
         unix = when.timestamp()
+        new = []
         for f in folders:
             key, result = (f.root, f.path), f.result_digest()
+            if key not in self._times:
+                new.append(key)
             first, changed, last = self._times.get(key, (unix, unix, result))
             if last != result:
                 changed = unix
             self._times[key] = (first, changed, result)
             f.first_seen, f.updated_at = _local(first), _local(changed)
+        return new
 
     def save(self, present: Iterable[FolderKey] | None = None) -> None:
         """Write what changed to the index; with `present`, forget every other folder (it is gone,

@@ -224,7 +224,7 @@ class Daemon:
             self._publish(force=True)
         except HashwatchdError as exc:
             log.error("%s", exc)
-        log.info("stopped")
+        log.log(NOTICE, "stopped")
         return 0
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -371,12 +371,15 @@ class Daemon:
         self.status.read_decisions(self.settings.state_dir, self.settings.ignore_folders)
 
     def _say_ready(self) -> None:
-        """The one line that says the daemon is ready: what it watches, and where its answer is."""
+        """The one line that says the daemon is ready: what its start-up did (the files it hashed,
+        or nothing: the index was up to date), what it watches, and where its answer is."""
         online = self.roots.online()
         counts = {role: self.engine.counts(role)[0] for role in Role}
+        hashed = self.engine.counters.hashed
         log.log(
             NOTICE,
-            "index up to date; watching %s (%s) and %s (%s); status file %s",
+            "%s; watching %s (%s) and %s (%s); status file %s",
+            f"{_count(hashed, 'file')} hashed" if hashed else "index up to date",
             _count(sum(r.role is Role.HAYSTACK for r in online), "library root"),
             _count(counts[Role.HAYSTACK], "file"),
             _count(sum(r.role is Role.NEEDLE for r in online), "needle root"),

@@ -5,9 +5,11 @@ stderr) the journal adds timestamps itself, so lines carry none. -vv turns on ha
 debug lines only: watchdog's debug output (one line per inotify event) would drown them.
 
 NOTICE sits between INFO and WARNING (as syslog's notice, which the journal shows as such): the
-few lines worth reading when nothing is wrong, shown by default. The daemon is ready, and where
-its status file is; a card's folder appeared; a folder's analysis is complete, with its result; a
-root went offline or came back. Never one line per file: those are INFO (-v).
+few lines worth reading when nothing is wrong, shown by default. The daemon is ready, what its
+start-up hashed, and where its status file is; a card's folder appeared; a folder's analysis is
+complete, with its result; a decision of `hashwatchd ignore` changed what is reported; a root came
+back; the daemon stopped. Never one line per file: those are INFO (-v). README, "The daemon",
+lists them.
 """
 
 from __future__ import annotations

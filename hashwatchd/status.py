@@ -54,7 +54,7 @@ class StatusWriter:
         self._error_logged = -_ERROR_EVERY
         self._retry_at = -float("inf")
         self._written: Report | None = None  # the last status document written
-        self._announced: set[FolderKey] = set()
+        self._news: set[FolderKey] = set()  # folders first seen while watching, to announce once written
 
     def read_decisions(self, state_dir: Path, globs: Sequence[str]) -> None:
         """Read what a person decided if the file (or the config's globs) changed since the last
@@ -65,11 +65,14 @@ class StatusWriter:
         if source == self._decisions_from and stamp == self._decisions_stamp:
             return
         try:
-            self.decisions = decisions.load(state_dir, globs)
+            new = decisions.load(state_dir, globs)
         except ConfigError as exc:
             log.error("%s", exc)
         else:
-            log.info("%d decisions and %d glob(s) of folders not to import", len(self.decisions.ignored), len(globs))
+            log.info("%d decisions and %d glob(s) of folders not to import", len(new.ignored), len(globs))
+            if self._decisions_from is not None:
+                _say_decided(self.decisions, new)
+            self.decisions = new
         self._decisions_from, self._decisions_stamp = source, stamp
         self._dirty = True
 
@@ -102,15 +105,13 @@ class StatusWriter:
         if self.page is not None and self._written is not None and self.page.due():
             self.page.try_write(self._written, visual.page_path(self.path), self.mode)
 
-    def _announce(self, doc: Report, state: State) -> None:
-        """One line for each folder that appears while the daemon watches (a card copied in);
-        those of the start-up backlog are not news."""
+    def _announce(self, doc: Report) -> None:
+        """One line for each folder first seen while the daemon watches (a card copied in): not for
+        those of the start-up backlog, nor for those its clocks knew before a restart."""
         for folder in doc.folders:
-            key = (folder.root, folder.path)
-            if key not in self._announced:
-                self._announced.add(key)
-                if state is State.WATCHING:
-                    log.log(NOTICE, "new folder %s", os.fsdecode(folder.directory))
+            if (folder.root, folder.path) in self._news:
+                log.log(NOTICE, "new folder %s", os.fsdecode(folder.directory))
+        self._news.clear()
 
     def _versions(self) -> tuple[int, int, int]:
         return self._engine.version, self._settler.version, self._roots.version
@@ -130,7 +131,9 @@ class StatusWriter:
             decided=self.decisions,
             now=stamp,
         )
-        self.clocks.stamp(doc.folders, stamp)
+        new = self.clocks.stamp(doc.folders, stamp)
+        if state is State.WATCHING:
+            self._news.update(new)
         # Once caught up, a folder the report no longer has is gone: a card copied there again is new.
         self.clocks.save({(f.root, f.path) for f in doc.folders} if state is State.WATCHING else None)
         self._last = time.monotonic()
@@ -147,7 +150,7 @@ class StatusWriter:
         self._retry_at = -float("inf")
         self._dirty = False
         self._written = doc
-        self._announce(doc, state)
+        self._announce(doc)
         if self.page is not None:
             self.page.try_write(doc, visual.page_path(self.path), self.mode)
         library, _ = self._engine.counts(Role.HAYSTACK)
@@ -156,3 +159,17 @@ class StatusWriter:
             f"{library} library images, {len(self._settler)} pending"
         )
         return doc
+
+
+def _say_decided(old: Decisions, new: Decisions) -> None:
+    """One line when what a person decided changed while the daemon runs (`hashwatchd ignore`,
+    `unignore`, or `ignore_folders` reloaded): what the status file now leaves out or counts again."""
+    now = sorted(os.fsdecode(p) for p in new.ignored - old.ignored) + [repr(g) for g in new.globs if g not in old.globs]
+    back = sorted(os.fsdecode(p) for p in old.ignored - new.ignored) + [
+        repr(g) for g in old.globs if g not in new.globs
+    ]
+    said = ([f"now ignored: {', '.join(now)}"] if now else []) + (
+        [f"no longer ignored: {', '.join(back)}"] if back else []
+    )
+    if said:
+        log.log(NOTICE, "%s", "; ".join(said))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+#: The daemon's line once its start-up backlog is hashed, whatever that backlog was.
+READY = re.compile(r": (?:index up to date|[\d,]+ files? hashed); watching ")
 
 #: Drops root for a command: every file access is then checked against the file's mode.
 UNPRIVILEGED = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
@@ -149,10 +153,10 @@ class DaemonProc:
 
     def start(self, timeout: float = 60.0) -> None:
         """Launch and wait until this process has finished its start-up reconcile."""
-        before = self.log_text().count("index up to date; watching")
+        before = len(READY.findall(self.log_text()))
         self.launch()
         deadline = time.monotonic() + timeout
-        while self.log_text().count("index up to date; watching") <= before:
+        while len(READY.findall(self.log_text())) <= before:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"the daemon exited with {self.proc.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:

@@ -17,6 +17,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from daemonproc import READY
 from PIL import Image
 
 from hashwatchd.model import FileStat, Fingerprint
@@ -174,7 +175,7 @@ class Daemon:
     def watching_lines(self) -> int:
         if not self.log.exists():
             return 0
-        return self.log.read_text(errors="replace").count("index up to date; watching")
+        return len(READY.findall(self.log.read_text(errors="replace")))
 
     def status(self) -> dict[str, Any] | None:
         try:

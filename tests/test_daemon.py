@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers import Daemon, encode, photo, write
+from helpers import Daemon, encode, photo, run_cli, write
 
 pytestmark = pytest.mark.e2e  # real hashwatchd processes
 
@@ -234,39 +234,56 @@ def test_needle_folder_inside_the_library_is_never_its_own_copy(tmp_path: Path) 
 
 
 def test_by_default_the_log_says_what_was_found_and_nothing_per_file(tmp_path: Path) -> None:
-    """At the default level: one line when ready (roots, counts, status file), one when a card's
-    folder appears, one with its result when it is complete, one when a root goes offline; no line
-    per file."""
+    """At the default level: one line when ready (what the start-up hashed, the roots, their
+    counts, the status file), one when a card's folder appears, one with its result when it is
+    complete, one when `hashwatchd ignore` changes what is reported, one when a root goes offline,
+    one when the daemon stops; no line per file. A restart announces no folder it knew."""
     for i in range(4):
         write(tmp_path / f"lib/{i}.png", encode(PICS[i], ".png"))
     (tmp_path / "needles").mkdir()
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"haystack: [{tmp_path / 'lib'}]\nneedles: ['{tmp_path}/media/*']\nreport_interval: 0.2\n")
     (tmp_path / "media/card").mkdir(parents=True)
+    card = tmp_path / "media/card"
     d = Daemon(tmp_path, cfg)
     d.start(verbose=False)
     try:
         _dump(tmp_path / "stage/100CANON", {"a.jpg": 0, "b.jpg": 1, "new.jpg": 8})
         write(tmp_path / "stage/100CANON/cut.jpg", _jpeg(9)[:300])
-        os.rename(tmp_path / "stage/100CANON", tmp_path / "media/card/100CANON")
+        os.rename(tmp_path / "stage/100CANON", card / "100CANON")
         d.wait(lambda doc: (f := d.folder(doc, "100CANON")) is not None and f["images"] == 4 and f["complete"])
         deadline = time.monotonic() + WAIT
         while "not in the library" not in d.log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.rename(tmp_path / "media/card", tmp_path / "pulled")  # the card goes; its files do not look deleted
+        state = ("--config", cfg, "--state-dir", tmp_path / "state")
+        assert run_cli("ignore", card / "100CANON", *state).returncode == 0
+        d.wait(lambda doc: d.folder(doc, "100CANON")["ignored"], timeout=15)  # type: ignore[index]
+    finally:
+        assert d.stop() == 0
+    first = d.log.read_text()
+    status = tmp_path / "state/status.json"
+    d.start(verbose=False)
+    try:
+        os.rename(card, tmp_path / "pulled")  # the card goes; its files do not look deleted
         d.wait(lambda doc: d.folder(doc, "100CANON")["online"] is False)  # type: ignore[index]
     finally:
         assert d.stop() == 0
-    lines = [line.split(": ", 1)[1] for line in d.log.read_text().splitlines()]
-    card = tmp_path / "media/card"
+    second = d.log.read_text()[len(first) :]
+
+    lines = [line.split(": ", 1)[1] for line in first.splitlines()]
+    assert lines == [
+        f"4 files hashed; watching 1 library root (4 files) and 1 needle root (0 files); status file {status}",
+        f"new folder {card}/100CANON",
+        f"{card}/100CANON: 4 files, 1 not in the library, 1 unreadable",
+        f"now ignored: {card}/100CANON",
+        "stopped",
+    ]
+    lines = [line.split(": ", 1)[1] for line in second.splitlines()]
     assert lines[0] == (
-        f"index up to date; watching 1 library root (4 files) and 1 needle root (0 files); "
-        f"status file {tmp_path / 'state/status.json'}"
+        f"index up to date; watching 1 library root (4 files) and 1 needle root (4 files); status file {status}"
     )
-    assert f"new folder {card}/100CANON" in lines
-    assert f"{card}/100CANON: 4 files, 1 not in the library, 1 unreadable" in lines
-    assert any(line.startswith(f"needle root {card} is offline") for line in lines)
-    assert len(lines) == 4, lines
+    assert lines[1].startswith(f"needle root {card} is offline")
+    assert lines[2:] == ["stopped"], lines
 
 
 def test_an_ignored_folder_stays_ignored_across_a_restart(daemon: Daemon, tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def _the_person_decides(daemon: Daemon, tmp_path: Path) -> None:
     without a restart, and which a restart does not undo."""
     needles = tmp_path / "needles"
     lines = [line.split(": ", 1)[1] for line in daemon.log.read_text().splitlines()]
-    assert lines[0].startswith("index up to date; watching 1 library root (4 files) and 1 needle root (0 files)")
+    assert lines[0].startswith("4 files hashed; watching 1 library root (4 files) and 1 needle root (0 files)")
     for name, result in (
         (QUOTES, "2 files, 2 not in the library"),
         (SCRIPT, "4 files, 2 not in the library (1 only as an edited version), 1 unreadable"),
@@ -221,6 +221,19 @@ def _the_person_decides(daemon: Daemon, tmp_path: Path) -> None:
     ]
     assert run_cli("status", "--check", *state).returncode == 0
     assert daemon.stop() == 0
+    # The decisions were said as the daemon read them, each stop in one line, and the restart
+    # found the index up to date and announced no folder it knew.
+    later = [line.split(": ", 1)[1] for line in daemon.log.read_text().splitlines()][len(lines) :]
+    decided = [line for line in later if line.startswith("now ignored: ")]
+    assert sorted(", ".join(line[len("now ignored: ") :] for line in decided).split(", ")) == sorted(
+        f"{needles}/DCIM/{name}" for name in (QUOTES, SCRIPT)
+    )
+    assert [line for line in later if line not in decided] == [
+        "stopped",
+        "index up to date; watching 1 library root (4 files) and 1 needle root (8 files); "
+        f"status file {tmp_path / 'state/status.json'}",
+        "stopped",
+    ]
 
 
 def _read(path: Path) -> str:
