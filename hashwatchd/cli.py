@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="exit 0 when every online folder is imported, 1 when one is not, 3 while analysis is still running, "
-        "4 when no folder counts (none seen yet, or all offline or ignored)",
+        "4 when no folder is online (none seen yet, or every card pulled out)",
     )
     status.add_argument("--json", action="store_true", help="print the file as it is")
 
@@ -378,7 +378,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 #: `status --check` exit codes: everything imported, something not yet, the answer is not final yet,
-#: nothing to judge (no folder counts: calling that "imported" would tell a script a card is safe to wipe).
+#: nothing to judge (no folder online: calling that "imported" would tell a script a card is safe to wipe).
 CHECK_IMPORTED, CHECK_NOT_IMPORTED, CHECK_RUNNING, CHECK_NOTHING = 0, 1, 3, 4
 
 
@@ -386,15 +386,15 @@ def _check(doc: dict[str, Any]) -> int:
     """The exit code of `status --check` for a status document. Offline folders (their card is
     out; nothing can change) and ignored ones do not count; a file that could not be read is not
     imported. While the daemon scans or a folder has pending files, the answer is not final: 3.
-    With no folder that counts (none seen yet, or every one offline or ignored), nothing is
-    imported or not: 4."""
+    With no folder online (none seen yet, or every card pulled out) there is nothing to judge: 4.
+    Folders that are all ignored are a person's decision that nothing there is to import: 0."""
     folders = [f for f in doc["folders"] if f["online"] and not f.get("ignored")]
     if doc["state"] == State.SCANNING.value or not all(f["complete"] for f in folders):
         return CHECK_RUNNING
     todo = (FolderStatus.PARTIAL.value, FolderStatus.NOT_IMPORTED.value)
     if any(f["status"] in todo or f["unreadable"] for f in folders):
         return CHECK_NOT_IMPORTED
-    return CHECK_IMPORTED if folders else CHECK_NOTHING
+    return CHECK_IMPORTED if any(f["online"] for f in doc["folders"]) else CHECK_NOTHING
 
 
 def _progress(folder: dict[str, Any]) -> str:

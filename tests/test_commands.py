@@ -351,7 +351,8 @@ IMPORTED = _folder("a", counts={"same": 1})
         ("watching", [IMPORTED, _folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 0),
         ("done", [], 4),
         ("watching", [_folder("b", "partial", counts={"same": 1, "missing": 1}, online=False)], 4),
-        ("watching", [_folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 4),
+        ("watching", [_folder("b", "not_imported", counts={"missing": 1}, ignored=True)], 0),
+        ("watching", [_folder("b", "not_imported", counts={"missing": 1}, ignored=True, online=False)], 4),
         ("scanning", [], 3),
         ("scanning", [IMPORTED], 3),
         ("watching", [IMPORTED, _folder("b", "empty", complete=False, pending=3)], 3),
@@ -364,7 +365,8 @@ def test_status_check_exit_code(
 ) -> None:
     """--check: 0 every online folder imported, 1 something is not (missing, edited or unreadable files),
     3 analysis still running (the daemon is scanning or a folder is incomplete); offline and ignored
-    folders do not count; 4 when no folder counts (none seen yet: that is not "imported"). The view is
+    folders do not count; 4 when no folder is online (none seen yet: that is not "imported"; all ignored
+    is 0, a person's decision). The view is
     printed as without --check."""
     report = _status_file(tmp_path / "status.json", folders, state)
     got, out, err = _run(capsys, "status", "--check", "--report", report)
