@@ -168,8 +168,13 @@ def _say_decided(old: Decisions, new: Decisions) -> None:
     back = sorted(os.fsdecode(p) for p in old.ignored - new.ignored) + [
         repr(g) for g in old.globs if g not in new.globs
     ]
-    said = ([f"now ignored: {', '.join(now)}"] if now else []) + (
-        [f"no longer ignored: {', '.join(back)}"] if back else []
-    )
+    said = ([f"now ignored: {_some(now)}"] if now else []) + ([f"no longer ignored: {_some(back)}"] if back else [])
     if said:
         log.log(NOTICE, "%s", "; ".join(said))
+
+
+def _some(names: list[str], most: int = 3) -> str:
+    """The first few names and how many more: one log line stays short however many folders a
+    person decides at once (`hashwatchd matches` or the status file lists them all)."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more

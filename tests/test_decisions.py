@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import encode, photo, write
 
-from hashwatchd import cli, config, decisions, report
+from hashwatchd import cli, config, decisions, report, status
 from hashwatchd.decisions import Decisions
 from hashwatchd.errors import ConfigError
 from hashwatchd.model import Match, Outcome, Status, Tier
@@ -233,3 +233,17 @@ def test_scan_keeps_a_folders_clocks_when_its_result_does_not_change(
     assert second["mine"]["updated_at"] == first["mine"]["updated_at"]
     assert second["friend"]["first_seen"] == first["friend"]["first_seen"]
     assert second["friend"]["updated_at"] > first["friend"]["updated_at"]
+
+
+def test_a_change_of_many_decisions_is_one_short_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """Fifty folders ignored at once are said in one line that names the first few and counts
+    the rest: the journal keeps lines short (every line under 500 characters)."""
+    many = Decisions(frozenset(b"/media/card/DCIM/%03dCANON" % i for i in range(50)))
+    back = Decisions(frozenset([b"/media/card/DCIM/999CANON"]))
+    with caplog.at_level("INFO", logger="hashwatchd.status"):
+        status._say_decided(back, many)
+    [line] = caplog.messages
+    assert line == (
+        "now ignored: /media/card/DCIM/000CANON, /media/card/DCIM/001CANON, /media/card/DCIM/002CANON and 47 more; "
+        "no longer ignored: /media/card/DCIM/999CANON"
+    )
