@@ -373,13 +373,18 @@ class Engine:
 
     def vanish(self, gone: Iterable[bytes]) -> None:
         """These paths are gone from the disk: forget each, or everything under it if it was a
-        directory, in one change per role (an `rm -r` of 10,000 files is one index commit)."""
+        directory, in one change per role (an `rm -r` of 10,000 files is one index commit). What
+        was set aside under an unreadable folder that went with them goes too."""
         delete: dict[Role, list[bytes]] = {role: [] for role in Role}
         for path in gone:
             role = self.role_of(path)
             if role is not None:
                 known = self.known[role]
                 delete[role] += [path] if path in known else known.under(path)
+            for folder in [d for d in self._hidden if paths.within(d, path)]:
+                hidden_role, held = self._hidden.pop(folder)
+                delete[hidden_role] += held
+                self._set_outcome(folder + b"/", None)
         for role, paths_ in delete.items():
             self.apply(role, [], list(dict.fromkeys(paths_)))  # a folder and files in it may both be gone
 

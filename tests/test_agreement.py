@@ -15,7 +15,8 @@ store.py, matching.py, config.py)
   - case 6: test_needle_root_emptied_while_stopped, test_unmounted_share_stays_offline_without_flapping
   - case 10: test_sigterm_while_a_decoder_hangs_stops_within_seconds
   - found by the differential run: test_failed_full_resolution_check_is_retried,
-    test_commands_do_not_fail_on_an_unreadable_home
+    test_commands_do_not_fail_on_an_unreadable_home,
+    test_an_unreadable_folder_removed_with_its_parent_leaves_nothing_behind
 and these failed before the watcher changes of this branch and pass since: case 3's
 test_folder_moved_while_unreadable and test_files_created_in_a_folder_that_became_readable_are_seen,
 case 4's test_one_unreadable_folder_keeps_inotify_for_the_rest, test_unreadable_needle_root_at_start,
@@ -463,6 +464,34 @@ def test_failed_full_resolution_check_is_retried(world: World) -> None:
         time.sleep(1)
     finally:
         world.lib.chmod(0o755)
+    world.assert_agrees()
+
+
+def test_an_unreadable_folder_removed_with_its_parent_leaves_nothing_behind(world: World) -> None:
+    """Found by the differential run (seed 530842: chmod 000 of a library folder, then rm -r of
+    the whole library). The daemon set the unreadable folders' entries aside (kept in the index,
+    out of matching) and forgot what was under the removed parents, but not what it had set
+    aside: the index kept files that no longer exist, and `matches` on it called needles
+    identical to them.
+
+        hashwatchd run & ; chmod 000 lib/trip/deep needles/card/deep ; rm -r lib/trip needles/card
+    """
+    write(world.lib / "trip/deep/0.png", png(0))
+    write(world.lib / "trip/1.png", png(1))
+    write(world.lib / "keep/3.png", png(3))
+    write(world.needles / "card/deep/a.jpg", jpeg(2))
+    write(world.needles / "new/b.png", png(0))
+    world.daemon.start()
+    _settled(world, "card/deep", 1)
+    _settled(world, "new", 1)
+    (world.lib / "trip/deep").chmod(0)
+    (world.needles / "card/deep").chmod(0)
+    world.daemon.wait(
+        lambda d: any(u["path"].endswith("/card/deep/") for f in d["folders"] for u in f["unreadable_paths"])
+    )
+    time.sleep(1)
+    shutil.rmtree(world.lib / "trip")
+    shutil.rmtree(world.needles / "card")
     world.assert_agrees()
 
 
