@@ -10,9 +10,9 @@ Needle previews come with hashing (the engine stores them); what the page shows 
 lacks (the library copies behind `same` and `edited` verdicts, needles hashed before previews
 existed) is made here, in the decoder pool, at most `budget` per write in the daemon, most
 useful first (page.shown); `write` says when some are still to make, and the caller writes
-again. A preview that cannot be made (the file is gone, or changed since it was indexed) is not
-tried again for that content. Each write once the daemon is caught up (watching, or a scan done)
-then removes the previews no needle needs any more.
+again. A preview that cannot be made (the file is gone, or changed since it was indexed) is
+tried again for that content ten minutes later, not at every page. Each write once the daemon
+is caught up (watching, or a scan done) then removes the previews no needle needs any more.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ _ERROR_EVERY = 60.0
 COST_RATIO = 10.0
 #: A page that could not be written is tried again after this many seconds.
 _RETRY = 5.0
+#: Seconds before a preview that could not be made is tried again: the card may have been pulled
+#: out while it was made, or the file unreadable for a moment; never at every page.
+_RETRY_PREVIEW = 600.0
 
 
 def page_path(report_path: Path) -> Path:
@@ -100,7 +103,7 @@ class PageWriter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine, self.cache, self.store, self.budget, self._clock = engine, cache, store, budget, clock
-        self._failed: set[tuple[bytes, bytes]] = set()  # (path, digest) whose preview could not be made
+        self._failed: dict[tuple[bytes, bytes], float] = {}  # (path, digest) -> when its preview could not be made
         self._error_logged = -_ERROR_EVERY
         self.cost = 0.0  # seconds the last page took, previews aside
         self._next = -float("inf")  # try_write writes again from this time on
@@ -116,8 +119,11 @@ class PageWriter:
         own = here.directory.absolute() == self.cache.directory.absolute()
         target = self.cache if own or self.store else here
         todo = []
+        retry = self._clock() - _RETRY_PREVIEW
         for p, fp in fps.items():
-            if not (here.has(fp.digest) or here.copy(fp.digest, self.cache)) and (p, fp.digest) not in self._failed:
+            if here.has(fp.digest) or here.copy(fp.digest, self.cache):
+                continue
+            if self._failed.get((p, fp.digest), retry) <= retry:
                 todo.append(p)
         # On the stop path a decoder may still hold the task a stopped hashing loop left behind.
         if report.state is not State.STOPPED:
@@ -191,6 +197,6 @@ class PageWriter:
             if result.jpeg is None or result.digest != digest:
                 why = result.problem or "the file changed since it was indexed"
                 log.debug("no preview of %s: %s", os.fsdecode(result.path), why)
-                self._failed.add((result.path, digest))
+                self._failed[(result.path, digest)] = self._clock()
             elif target.put(digest, result.jpeg) and target is not here:
                 here.copy(digest, target)

@@ -212,6 +212,29 @@ def test_only_a_page_of_a_daemon_caught_up_removes_previews(tmp_path: Path, pool
     assert cache.has(needle) and not cache.has(library)
 
 
+def test_a_preview_that_could_not_be_made_is_tried_again_minutes_later(tmp_path: Path, pool: Pool) -> None:
+    """The library copy is away when the page wants its preview (a share unplugged, a file moved
+    out and back): not tried again at every page, but again ten minutes later, and then shown."""
+    pic = photo(9, 320, 240)
+    write(tmp_path / "lib/0.png", encode(pic, ".png"))
+    write(tmp_path / "card/same.jpg", encode(pic, ".jpg"))
+    engine, cache = _engine(tmp_path, pool)
+    now = [0.0]
+    writer = visual.PageWriter(engine, cache, clock=lambda: now[0])
+    page_file = tmp_path / "state/status.html"
+    library = _digest(engine, tmp_path / "lib/0.png")
+    os.rename(tmp_path / "lib/0.png", tmp_path / "away.png")
+    assert writer.write(_doc(engine, tmp_path), page_file)
+    os.rename(tmp_path / "away.png", tmp_path / "lib/0.png")
+    now[0] = 60.0
+    writer.write(_doc(engine, tmp_path), page_file)
+    assert not cache.has(library)
+    now[0] = 700.0
+    writer.write(_doc(engine, tmp_path), page_file)
+    assert cache.has(library)
+    assert page_file.read_text().count('<img src="thumbs/') == 2
+
+
 def test_a_page_elsewhere_gets_its_own_previews_and_leaves_the_cache_alone(tmp_path: Path, pool: Pool) -> None:
     """`report --html DIR`'s writer (store=False): the previews the page shows are copied from the
     cache or made into DIR/thumbs; the state directory's cache is neither filled nor swept."""
