@@ -609,7 +609,13 @@ class Engine:
         wanted = {
             (n, lib): (
                 confirm.cache_key(nfp, lfp, claim),
-                PixelTask(n, lib, claim, confirm.decode_side((nfp.width, nfp.height), (lfp.width, lfp.height))),
+                PixelTask(
+                    n,
+                    lib,
+                    claim,
+                    confirm.decode_side((nfp.width, nfp.height), (lfp.width, lfp.height)),
+                    (nfp.digest, lfp.digest),
+                ),
             )
             for n, lib, nfp, lfp, claim in pairs
         }

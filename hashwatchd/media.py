@@ -48,6 +48,13 @@ def loaded(src: Source, kind: Kind) -> Source:
     return BytesSource(_whole(src)) if kind is Kind.PHOTO else src
 
 
+def content_digest(src: Source, kind: Kind) -> bytes:
+    """The digest a fingerprint of this file would carry: a photo's SHA-256, a raw file's or a
+    video's sampled digest. What a later read of a path is compared with, to know it still holds
+    what was indexed."""
+    return features.digest(_whole(src)) if kind is Kind.PHOTO else src.sample_digest()
+
+
 def picture(src: Source, kind: Kind, max_pixels: int, min_side: int) -> Picture:
     """The picture of a photo or a raw file (videos have frames; see `fingerprint`)."""
     if kind is Kind.RAW:

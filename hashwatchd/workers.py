@@ -57,12 +57,14 @@ class HashTask:
 @dataclass(frozen=True, slots=True)
 class PixelTask:
     """Confirm what the thumbnails claim of a needle and a library file (`claim`: SAME or EDITED)
-    on both decoded at (at least) `short_side` pixels (confirm.py)."""
+    on both decoded at (at least) `short_side` pixels (confirm.py). `digests` are what the index
+    says the two files hold: the result is cached under them, so it must be of them."""
 
     needle: bytes
     library: bytes
     claim: Tier
     short_side: int
+    digests: tuple[bytes, bytes]
 
     @property
     def path(self) -> bytes:
@@ -194,28 +196,32 @@ def _problem(exc: PhotoError, path: bytes) -> Problem:
     return Problem(exc.code, exc.detail)
 
 
-def check_pair(
-    needle: bytes, library: bytes, claim: Tier, short_side: int, max_pixels: int, *, follow_symlinks: bool = False
-) -> PixelCheck:
-    """Read both files once, compare the shots their metadata records (two shots: no match),
-    decode both at (at least) `short_side` and confirm the claim on their pixels."""
+def check_pair(task: PixelTask, max_pixels: int, *, follow_symlinks: bool = False) -> PixelCheck:
+    """Read both files once, make sure they still hold what was indexed (`task.digests`: a file
+    rewritten since would have its result cached under the old content's name), compare the
+    shots their metadata records (two shots: no match), decode both at (at least)
+    `task.short_side` and confirm the claim on their pixels."""
     from hashwatchd import confirm, files, media, shotmeta  # noqa: PLC0415
 
+    needle, library = task.needle, task.library
     try:
         with contextlib.ExitStack() as stack:
             sides = []
-            for path in (needle, library):
-                src, _ = stack.enter_context(files.open_source(path, follow_symlinks=follow_symlinks))
-                kind = media.kind_of(src)
-                sides.append((media.loaded(src, kind), kind))
+            for path, digest in zip((needle, library), task.digests, strict=True):
+                opened, _ = stack.enter_context(files.open_source(path, follow_symlinks=follow_symlinks))
+                kind = media.kind_of(opened)
+                src = media.loaded(opened, kind)
+                if media.content_digest(src, kind) != digest:
+                    raise PhotoError("changed", f"{os.fsdecode(path)} changed since it was indexed")
+                sides.append((src, kind))
             if shotmeta.different_shot(*(shotmeta.shot_meta(src) for src, _ in sides)):
                 return PixelCheck(needle, library, None)
-            pictures = [media.picture(src, kind, max_pixels, short_side) for src, kind in sides]
+            pictures = [media.picture(src, kind, max_pixels, task.short_side) for src, kind in sides]
     except PhotoError as exc:
         return PixelCheck(needle, library, None, Problem(exc.code, exc.detail))
     except MemoryError:
         return PixelCheck(needle, library, None, _OUT_OF_MEMORY)
-    return PixelCheck(needle, library, confirm.confirm(pictures[0], pictures[1], claim).tier)
+    return PixelCheck(needle, library, confirm.confirm(pictures[0], pictures[1], task.claim).tier)
 
 
 def digest_one(path: bytes, follow_symlinks: bool = False) -> Digested:
@@ -250,9 +256,7 @@ def _perform(task: Task, max_pixels: int, follow_symlinks: bool) -> Result:
         return preview_one(task.path, max_pixels, follow_symlinks)
     if isinstance(task, DigestTask):
         return digest_one(task.path, follow_symlinks)
-    return check_pair(
-        task.needle, task.library, task.claim, task.short_side, max_pixels, follow_symlinks=follow_symlinks
-    )
+    return check_pair(task, max_pixels, follow_symlinks=follow_symlinks)
 
 
 def _injected_fault(path: bytes) -> None:

@@ -238,6 +238,33 @@ def test_a_check_that_could_not_be_made_is_made_again_later(
         engine.store.close()
 
 
+def test_a_confirmation_is_of_what_was_indexed_or_none(
+    tmp_path: Path, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the differential run (seed 530840): a confirmation is cached under the digests the
+    index holds, but it read the files as they were when it ran. A library file rewritten with
+    another picture in between had its 'not that picture' cached under the old content, and the
+    needle stayed missing once the file held that content again (the opposite race would cache
+    'same' for a picture that is not). A file that no longer holds what was indexed is no
+    confirmation: the needle waits and is judged again."""
+    monkeypatch.setattr("hashwatchd.engine._RETRY_FIRST", 0.0)
+    original = encode(PICS[0], ".png")
+    write(tmp_path / "lib/0.png", original)
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    write(tmp_path / "lib/0.png", encode(PICS[1], ".png"))  # the engine has not looked yet
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
+    diff = engine.survey(_b(tmp_path / "card"))
+    engine.index(diff.stale)
+    engine.refresh()
+    needle = _b(tmp_path / "card/a.jpg")
+    assert engine.outcomes[needle].status is Status.MISSING
+    write(tmp_path / "lib/0.png", original)
+    engine.refresh()
+    assert engine.outcomes[needle].status is Status.SAME
+    engine.store.close()
+
+
 def _shot_exif(subsec: str, orientation: int = 1) -> Image.Exif:
     """A camera's EXIF for one exposure of a burst taken within one second."""
     exif = Image.Exif()

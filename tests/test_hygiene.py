@@ -19,6 +19,7 @@ import pytest
 from daemonproc import DaemonProc, log_problems
 from helpers import encode, photo, write
 
+from hashwatchd import features
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.model import Tier
 from hashwatchd.watcher import STOP_TIMEOUT, Watcher
@@ -231,7 +232,8 @@ def test_an_abandoned_map_leaves_no_result_for_the_next_caller(tmp_path: Path) -
         first = next(it)
         assert first.path in paths
         it.close()  # as a `break` out of the loop does
-        checks = list(pool.check([PixelTask(paths[0], paths[4], Tier.SAME, 180)]))
+        digests = (features.digest(PNG[0]), features.digest(PNG[0]))
+        checks = list(pool.check([PixelTask(paths[0], paths[4], Tier.SAME, 180, digests)]))
     assert [(c.needle, c.library) for c in checks] == [(paths[0], paths[4])]
     assert checks[0].tier is Tier.SAME
 
