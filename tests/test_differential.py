@@ -2,9 +2,12 @@
 
 tests/differential.py does the work (a seeded random sequence of file operations against a real
 daemon, then a field-by-field comparison with a cold scan); this runs one short sequence, as an
-unprivileged user when we are root. The seed is random and printed; HASHWATCHD_DIFF_SEED and
-HASHWATCHD_DIFF_OPS replay one, HASHWATCHD_DIFF_WITHOUT=op,op leaves operation kinds out (to look
-past a known difference). The long run is bench/differential.py.
+unprivileged user when we are root. The seed is fixed (SEED: a run that found two bugs, rich in
+chmods, moves between the trees, kill -9 and an emptied root), so that CI checks what is known to
+hold rather than gambling on what a new seed may find; HASHWATCHD_DIFF_SEED picks another (a
+number, or `random`), HASHWATCHD_DIFF_OPS the length, HASHWATCHD_DIFF_WITHOUT=op,op leaves
+operation kinds out (to look past a known difference). New seeds are explored by
+bench/differential.py, and what they find becomes a named test in test_agreement.py.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ ENGINE = Path(__file__).with_name("differential.py")
 #: About 60 s on two shared cores (58-64 s measured, 8 s of CPU): daemon start, the operations with their
 #: pauses and a few kill -9 and restarts, the wait for idle, a cold scan and `matches` twice.
 OPS = 150
+SEED = 530842
 
 
 @pytest.mark.e2e
@@ -31,7 +35,8 @@ def test_daemon_agrees_with_a_cold_scan() -> None:
     why = unprivileged_unavailable()
     if why:
         pytest.skip(why)
-    seed = int(os.environ.get("HASHWATCHD_DIFF_SEED") or random.randrange(10**6))
+    chosen = os.environ.get("HASHWATCHD_DIFF_SEED") or str(SEED)
+    seed = random.randrange(10**6) if chosen == "random" else int(chosen)
     ops = int(os.environ.get("HASHWATCHD_DIFF_OPS") or OPS)
     without = os.environ.get("HASHWATCHD_DIFF_WITHOUT", "")
     work = shared_tmpdir(f"hwdiff-{seed}-")
