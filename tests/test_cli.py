@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_scan_picks_up_changes(trees: Path, tmp_path: Path) -> None:
     os.unlink(work / "card/2019/Misc/a.jpg")
     code, out, _ = _scan(work, tmp_path / "state")
     assert code == 0
-    assert "hashed 1 new or changed file;" in out
+    assert re.search(r"hashed 1 new or changed file( and confirmed \d+ match(es)? at full resolution)?;", out), out
     doc = json.loads((tmp_path / "state/status.json").read_text())
     misc20 = next(f for f in doc["folders"] if f["path"] == "2020/Misc")
     assert misc20["missing"] == 0
