@@ -21,64 +21,17 @@ camera-size sets (README, "Matching"); the margins are stated where each is defi
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from hashwatchd.confirmation import DEFAULT, ConfirmPolicy
 from hashwatchd.decode import Picture
-from hashwatchd.model import Fingerprint, Kind, Tier
-
-#: The version of the rules below, part of every cached result's key: results of other rules
-#: are not read. Bump it with any change to a threshold, the statistic or the decoding.
-RULES = 1
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmPolicy:
-    """Where and how strictly pictures are compared.
-
-    side: the working grid's short side at most, in pixels. A subject of 0.5% of the frame still
-      covers about 1000 pixels there; a larger grid separates bursts no better and makes the
-      noise of re-encoding sharper.
-    oversample: each file is decoded with at least this many times the working side where it has
-      them (decode_side), so that a 12 or 24 MP camera JPEG decodes at 1/4 (not 1/8, whose
-      unfiltered block averages alias differently in two differently stored copies).
-    blur: Gaussian sigma on the working grid, for resampling kernels and JPEG noise.
-    blocks: blocks per short side; the statistic is the mean |residual| over windows of 2x2
-      blocks (1/16 of the short side), its maximum over the picture the `peak`.
-    same_peak: the largest peak a `same` may have, in gray levels: 1.2x the largest measured on
-      copies (thumbnails of fine texture at their own size), 1.3x below the faintest real burst.
-    same_chroma: the same for Lab a* + b* after an offset fit: twice what 4:2:0 subsampling
-      leaves on small copies; it catches a change of hue alone.
-    local_area, local_parts: a local edit (a caption, a retouch) changes at most this fraction
-      of the windows, in at most this many connected parts, and leaves the rest clean: measured
-      captions and retouches change up to 1.8%; a burst neighbour changes far more, or in
-      several places.
-    edit_peak: what a tone edit may leave after its tone fit (clipping, rounding); measured up
-      to 4.5 on camera brightness edits, 1.3 on grayscale and contrast.
-    crop_inside: the share of the needle that must lie inside the library picture once aligned
-      (a pan shows what the library picture does not).
-    """
-
-    side: int = 384
-    oversample: float = 1.9
-    blur: float = 1.0
-    blocks: int = 32
-    same_peak: float = 4.5
-    same_chroma: float = 20.0
-    local_area: float = 0.03
-    local_parts: int = 1
-    edit_peak: float = 6.0
-    crop_inside: float = 0.97
-
-
-DEFAULT = ConfirmPolicy()
+from hashwatchd.model import Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,34 +46,6 @@ class Confirmation:
     chroma: float
     changed: float
     parts: int
-
-
-def cache_key(needle: Fingerprint, library: Fingerprint, claim: Tier) -> bytes:
-    """The key a confirmation's result is cached under in the index: the rules, the claim (a
-    `same` claim is tried as `same` first, an `edited` one is not), and what each file holds.
-
-    A photo's content is its digest, the SHA-256 of the whole file. A raw file's digest covers
-    only its size, head and tail, while the confirmation decodes its preview from the middle:
-    two raw files alike there but for the middle (a copy damaged in its preview, a preview
-    written again in place) would share a result. Its fingerprint, computed from that preview,
-    is taken with the digest: it changes with any preview that a thumbnail can tell apart, and
-    files that differ only below that are left to their sizes, heads and tails, which cameras
-    fill with the shot's own metadata.
-    """
-    return bytes([RULES, claim]) + _content(needle) + _content(library)
-
-
-def _content(fp: Fingerprint) -> bytes:
-    if fp.kind is not Kind.RAW:
-        return fp.digest
-    hashes = struct.pack("<QQII", fp.dhash, fp.phash, fp.width, fp.height)
-    return hashlib.sha256(fp.digest + hashes + fp.thumb + fp.chroma).digest()[:16]
-
-
-def decode_side(needle: tuple[int, int], library: tuple[int, int], policy: ConfirmPolicy = DEFAULT) -> int:
-    """The short side to decode both files at (decode.decode's min_side) for pictures of these
-    displayed (width, height): `oversample` times the working side."""
-    return math.ceil(max(8, min(policy.side, *needle, *library)) * policy.oversample)
 
 
 def working_shape(needle: Picture, library: Picture, side: int) -> tuple[int, int]:

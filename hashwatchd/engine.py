@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from hashwatchd import confirm, files, paths, reconcile
+from hashwatchd import confirmation, files, paths, reconcile
 from hashwatchd.config import Settings
 from hashwatchd.errors import StoreWriteError
 from hashwatchd.files import Selection
@@ -604,16 +604,16 @@ class Engine:
     ) -> dict[tuple[bytes, bytes], Tier | None]:
         """Full-resolution confirmations of what the thumbnails claim (needle, library,
         their fingerprints, the claim). Results are cached in the index by what the two files
-        hold and the claim (confirm.cache_key), so a pair of contents is decoded once wherever
+        hold and the claim (confirmation.cache_key), so a pair of contents is decoded once wherever
         the files are."""
         wanted = {
             (n, lib): (
-                confirm.cache_key(nfp, lfp, claim),
+                confirmation.cache_key(nfp, lfp, claim),
                 PixelTask(
                     n,
                     lib,
                     claim,
-                    confirm.decode_side((nfp.width, nfp.height), (lfp.width, lfp.height)),
+                    confirmation.decode_side((nfp.width, nfp.height), (lfp.width, lfp.height)),
                     (nfp.digest, lfp.digest),
                 ),
             )

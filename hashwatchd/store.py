@@ -294,7 +294,7 @@ class Store:
         self._commit(self._files, items, keys, stale=(self._digests, [key for key, _ in items] + keys))
 
     def confirmed(self, keys: Iterable[bytes]) -> dict[bytes, Tier | None]:
-        """Cached full-resolution confirmations by key (confirm.cache_key): the tier confirmed,
+        """Cached full-resolution confirmations by key (confirmation.cache_key): the tier confirmed,
         None for "not that picture"; a key without an entry is absent."""
         out: dict[bytes, Tier | None] = {}
         if self._confirmed is None:

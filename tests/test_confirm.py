@@ -11,7 +11,8 @@ import pytest
 from helpers import FRAME, camera, encode, exif_rotated_jpeg, frame, photo, pillow_bytes
 from PIL import Image, ImageEnhance
 
-from hashwatchd.confirm import cache_key, confirm, decode_side
+from hashwatchd.confirm import confirm
+from hashwatchd.confirmation import cache_key, decode_side
 from hashwatchd.decode import decode
 from hashwatchd.features import fingerprint
 from hashwatchd.model import Kind, Tier

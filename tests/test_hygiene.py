@@ -303,3 +303,16 @@ def test_stop_survives_a_watchdog_failure(
     assert time.monotonic() - start < 10
     assert errors == []
     assert "watchdog failed while stopping the inotify observer: KeyError" in caplog.text
+
+
+def test_the_daemon_process_never_loads_the_decoders() -> None:
+    """OpenCV, pillow-heif, rawpy and PyAV load in the decoder processes only: the daemon, which
+    never decodes a picture, stays small when idle (bench/idle.py's RSS) and starts fast. An
+    import of a module that needs one (confirm.py's pixel work, say) from the engine would load
+    it into every command and the daemon."""
+    code = (
+        "import sys, hashwatchd.cli, hashwatchd.daemon, hashwatchd.engine;"
+        "print(sorted(m for m in ('cv2', 'pillow_heif', 'rawpy', 'av') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
