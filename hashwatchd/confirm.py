@@ -254,9 +254,19 @@ def confirm_same(needle: Picture, library: Picture, policy: ConfirmPolicy = DEFA
 
 
 def _confirm_same(grids: _Grids, policy: ConfirmPolicy) -> Confirmation:
-    j = _judge(*_same_residual(grids), policy, policy.same_peak)
+    contrast = min(_contrast(grids.needle), _contrast(grids.library))
+    if contrast < policy.min_contrast:
+        return Confirmation(None, "same:low-contrast", math.inf, math.inf, 1.0, 0)
+    peak = max(policy.same_peak_floor, policy.same_peak * min(1.0, contrast / policy.contrast_ref))
+    j = _judge(*_same_residual(grids), policy, peak)
     tier = {"clean": Tier.SAME, "local": Tier.EDITED}.get(j.kind)
     return Confirmation(tier, f"same:{j.kind}", j.peak, j.chroma, j.changed, j.parts)
+
+
+def _contrast(grid: np.ndarray) -> float:
+    """The gray levels a picture spans on the working grid, p1 to p99 (a few specks aside)."""
+    lo, hi = np.percentile(_gray(grid)[::2, ::2], (1, 99))
+    return float(hi - lo)
 
 
 def confirm_edited(needle: Picture, library: Picture, policy: ConfirmPolicy = DEFAULT) -> Confirmation:

@@ -18,7 +18,7 @@ from hashwatchd.model import Fingerprint, Kind, Tier
 
 #: The version of confirm.py's rules, part of every cached result's key: results of other rules
 #: are not read. Bump it with any change to a threshold, the statistic or the decoding.
-RULES = 1
+RULES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,14 @@ class ConfirmPolicy:
       blocks (1/16 of the short side), its maximum over the picture the `peak`.
     same_peak: the largest peak a `same` may have, in gray levels: 1.2x the largest measured on
       copies (thumbnails of fine texture at their own size), 1.3x below the faintest real burst.
+    contrast_ref, same_peak_floor: same_peak holds for a picture whose gray spans contrast_ref
+      levels or more (p99 - p1 on the working grid); below that it shrinks in proportion, to no
+      less than same_peak_floor. A subject that moved leaves a residual in proportion to the
+      scene's contrast, re-encoding noise does not shrink with it: a burst of a scene darkened to
+      a fifth peaked at 1.2-4.4 (against 7.8-41 at full brightness), its copies at most 0.9.
+    min_contrast: a picture whose gray spans fewer levels (a night sky, fog, a dark room) is no
+      `same` of anything: its burst neighbours peaked at 0.7 where copies reach 0.55, too close
+      to tell. Dark and flat pictures are low-information, as the thumbnails' rule has it.
     same_chroma: the same for Lab a* + b* after an offset fit: twice what 4:2:0 subsampling
       leaves on small copies; it catches a change of hue alone.
     local_area, local_parts: a local edit (a caption, a retouch) changes at most this fraction
@@ -53,6 +61,9 @@ class ConfirmPolicy:
     blur: float = 1.0
     blocks: int = 32
     same_peak: float = 4.5
+    contrast_ref: float = 128.0
+    same_peak_floor: float = 0.9
+    min_contrast: float = 24.0
     same_chroma: float = 20.0
     local_area: float = 0.03
     local_parts: int = 1

@@ -217,11 +217,15 @@ def check_pair(task: PixelTask, max_pixels: int, *, follow_symlinks: bool = Fals
             if shotmeta.different_shot(*(shotmeta.shot_meta(src) for src, _ in sides)):
                 return PixelCheck(needle, library, None)
             pictures = [media.picture(src, kind, max_pixels, task.short_side) for src, kind in sides]
+        tier = confirm.confirm(pictures[0], pictures[1], task.claim).tier
     except PhotoError as exc:
         return PixelCheck(needle, library, None, Problem(exc.code, exc.detail))
     except MemoryError:
         return PixelCheck(needle, library, None, _OUT_OF_MEMORY)
-    return PixelCheck(needle, library, confirm.confirm(pictures[0], pictures[1], task.claim).tier)
+    except Exception as exc:  # an OpenCV or NumPy failure on an odd pair costs that pair, not the decoder
+        reason = f"the comparison failed: {type(exc).__name__}: {str(exc).strip()[:200]}"
+        return PixelCheck(needle, library, None, Problem("confirm-failed", reason))
+    return PixelCheck(needle, library, tier)
 
 
 def digest_one(path: bytes, follow_symlinks: bool = False) -> Digested:

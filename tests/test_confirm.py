@@ -4,6 +4,8 @@ moment of the scene does not, and real edits are `edited`."""
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,11 +13,14 @@ import pytest
 from helpers import FRAME, camera, encode, exif_rotated_jpeg, frame, photo, pillow_bytes
 from PIL import Image, ImageEnhance
 
+from hashwatchd import features
 from hashwatchd.confirm import confirm
 from hashwatchd.confirmation import cache_key, decode_side
 from hashwatchd.decode import decode
 from hashwatchd.features import fingerprint
+from hashwatchd.formats import DEFAULT_MAX_PIXELS
 from hashwatchd.model import Kind, Tier
+from hashwatchd.workers import PixelTask, check_pair
 
 W, H = FRAME
 
@@ -74,6 +79,24 @@ def test_a_subject_that_moved_on_a_still_scene_is_never_the_same(library: bytes)
     it). Not even a subject that moved by a tenth of its size passes as the same shot."""
     assert tier(jpeg(frame(3, subject=(0.615, 0.41))), library) is not Tier.SAME
     assert tier(jpeg(frame(3, subject=(0.7, 0.45))), library) is not Tier.SAME
+
+
+def _darker(img: np.ndarray, k: float) -> np.ndarray:
+    return np.clip(img.astype(np.float32) * k, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("k", [0.3, 0.15, 0.08])
+def test_a_burst_of_a_dark_scene_is_never_the_same(k: float) -> None:
+    """A night shot, a dim room: the subject that moved leaves a residual in proportion to the
+    scene's contrast, which in gray levels is below what a re-encode leaves on a bright picture.
+    Found by review: a scene at 15% brightness and its next frame were confirmed `same`. Copies
+    of a dim scene stay `same`; one too dark to tell its moments apart is nobody's `same` (at
+    most `edited`, never counted as imported)."""
+    shot = _darker(frame(3, subject=(0.6, 0.4)), k)
+    neighbour = _darker(frame(3, subject=(0.615, 0.41)), k)
+    assert tier(jpeg(neighbour), jpeg(shot)) is not Tier.SAME
+    copy = tier(jpeg(shot, 75), jpeg(shot))
+    assert (copy is Tier.SAME) == (k >= 0.3), copy
 
 
 def test_another_render_is_not_the_same() -> None:
@@ -141,3 +164,25 @@ def test_decode_side_keeps_camera_jpegs_at_a_quarter() -> None:
     assert decode_side((4032, 3024), (4032, 3024)) == 730
     assert 3024 // 8 < 730 <= 3024 // 4 and 4000 // 8 < 730 <= 4000 // 4
     assert decode_side((4032, 3024), (200, 150)) == 285
+
+
+def test_a_comparison_that_fails_costs_the_pair_not_the_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library: bytes
+) -> None:
+    """An OpenCV error on an odd pair (or OpenCV's own allocation failure under the decoders'
+    memory cap, which is a cv2.error, not a MemoryError) would have killed the decoder process:
+    it is that pair's problem, and the match stays unconfirmed."""
+
+    def fails(*args: object) -> None:
+        raise cv2.error("OpenCV(5.0.0) error: (-4:Insufficient memory) Failed to allocate 99 bytes")
+
+    monkeypatch.setattr("hashwatchd.confirm.confirm", fails)
+    paths = []
+    for name in ("needle.jpg", "library.jpg"):
+        (tmp_path / name).write_bytes(library)
+        paths.append(os.fsencode(tmp_path / name))
+    digest = features.digest(library)
+    task = PixelTask(paths[0], paths[1], Tier.SAME, 256, (digest, digest))
+    result = check_pair(task, DEFAULT_MAX_PIXELS)
+    assert result.tier is None and result.problem is not None
+    assert result.problem.code == "confirm-failed" and "Insufficient memory" in result.problem.detail
