@@ -217,6 +217,11 @@ def _answer(report: Report, todo: Sequence[FolderReport], final: bool, from_inde
             '<p class="quiet">Every needle folder is ignored (`hashwatchd ignore` lists why).</p>'
         )
     apart = f", apart from {_n(ignored, 'ignored folder')}" if ignored else ""
+    if not any(f.online for f in report.folders):  # status --check says 4: nothing to judge now
+        return "no needle folder online", (
+            '<p class="quiet">No needle folder is online (every card is pulled out): as last seen, '
+            f"nothing in them was left to import{apart}.</p>"
+        )
     if from_index:
         return "nothing to import in the index", (
             f'<p class="alldone">Every needle folder in the index is imported{apart}; '

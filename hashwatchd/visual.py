@@ -120,6 +120,7 @@ class PageWriter:
         target = self.cache if own or self.store else here
         todo = []
         retry = self._clock() - _RETRY_PREVIEW
+        self._failed = {key: when for key, when in self._failed.items() if when > retry}  # due again: forgotten
         for p, fp in fps.items():
             if here.has(fp.digest) or here.copy(fp.digest, self.cache):
                 continue

@@ -199,6 +199,16 @@ def test_every_folder_imported_or_ignored_is_said_as_the_cli_says_it() -> None:
     assert "nothing to import" not in _title(text)
 
 
+def test_every_card_pulled_out_is_no_imported_card() -> None:
+    """Every needle folder offline (the cards pulled out): the page does not say "Every needle
+    folder is imported" (status --check says 4, nothing to judge), only what was last seen."""
+    outs = [Outcome(b"/card/a/1.jpg", Status.IDENTICAL, (Match(b"/lib/1.jpg", Tier.IDENTICAL, 0),))]
+    doc = _report(outs, [b"/card"], offline=[b"/card"])
+    words = " ".join(Page(page.render(doc, {o.path: o for o in outs}, {})).text)
+    assert "Every needle folder is imported" not in words
+    assert "No needle folder is online (every card is pulled out): as last seen, nothing in them" in words
+
+
 def test_edited_and_same_pictures_beside_their_library_copy_with_the_reason() -> None:
     """An edited picture is shown beside its library copy with the reason; same and identical
     ones are folded away beside theirs; a picture without a preview gets a placeholder."""
