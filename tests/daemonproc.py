@@ -109,6 +109,36 @@ def hashwatchd(*args: str) -> list[str]:
     return [sys.executable, "-m", "hashwatchd", *args]
 
 
+def read_status(path: Path) -> dict[str, Any] | None:
+    """The status file's document, or None while there is none."""
+    try:
+        return json.loads(path.read_bytes())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def poll_status(
+    path: Path,
+    check: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    died: Callable[[], str | None],
+    log: Callable[[], str],
+) -> dict[str, Any]:
+    """Poll the status file at `path` until `check` holds; fail as soon as `died` says why the
+    daemon is gone, or at `timeout` with the last status and `log`."""
+    deadline = time.monotonic() + timeout
+    doc = None
+    while time.monotonic() < deadline:
+        doc = read_status(path)
+        if doc is not None and check(doc):
+            return doc
+        why = died()
+        if why is not None:
+            raise AssertionError(why)
+        time.sleep(0.05)
+    raise AssertionError(f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n{log()}")
+
+
 class DaemonProc:
     """`hashwatchd run` as its own session leader, observed through its status file and log."""
 
@@ -194,22 +224,15 @@ class DaemonProc:
         return self.proc is not None and self.proc.poll() is None
 
     def status(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.report.read_bytes())  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return None
+        return read_status(self.report)
 
     def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        doc = None
-        while time.monotonic() < deadline:
-            doc = self.status()
-            if doc is not None and check(doc):
-                return doc
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"the daemon exited with {self.proc.returncode}:\n{self.log_tail()}")
-            time.sleep(0.05)
-        raise AssertionError(f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n{self.log_tail()}")
+        def died() -> str | None:
+            if self.proc is None or self.proc.poll() is None:
+                return None
+            return f"the daemon exited with {self.proc.returncode}:\n{self.log_tail()}"
+
+        return poll_status(self.report, check, timeout, died, self.log_tail)
 
     def log_text(self) -> str:
         try:

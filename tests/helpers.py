@@ -5,19 +5,17 @@ observed through its status file."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from daemonproc import READY
+from daemonproc import READY, poll_status, read_status
 from PIL import Image
 
 from hashwatchd.model import FileStat, Fingerprint
@@ -178,24 +176,18 @@ class Daemon:
         return len(READY.findall(self.log.read_text(errors="replace")))
 
     def status(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.report.read_bytes())  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return None
+        return read_status(self.report)
 
     def wait(self, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
         """Poll the status file until `check` holds; fail with the last status and the log."""
-        deadline = time.monotonic() + timeout
-        doc = None
-        while time.monotonic() < deadline:
-            doc = self.status()
-            if doc is not None and check(doc):
-                return doc
-            assert self.proc is None or self.proc.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(0.05)
-        raise AssertionError(
-            f"status never satisfied the check; last: {json.dumps(doc)[:2000]}\n" + self.log.read_text()[-3000:]
-        )
+
+        def died() -> str | None:
+            return None if self.proc is None or self.proc.poll() is None else self._tail()
+
+        return poll_status(self.report, check, timeout, died, self._tail)
+
+    def _tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
 
     def folder(self, doc: dict[str, Any], path: str) -> dict[str, Any] | None:
         return next((f for f in doc["folders"] if f["path"] == path), None)
