@@ -9,6 +9,7 @@ show that the floor in pyproject.toml still gives all of that.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -86,6 +87,22 @@ watcher.stop()
 """
 
 
+def _wait_stopped(pid: int) -> None:
+    """SIGSTOP takes effect when each thread next enters the kernel: on a loaded machine watchdog's
+    reader thread can drain events for a while after the signal was sent, and then the queue
+    never overflows. Every thread must show state T before the writes start."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                states.append(task.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state == "T" for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within 30 s: thread states {states}")
+
+
 def test_queue_overflow_becomes_a_rescan_hint(tmp_path: Path) -> None:
     """Provoked for real: the watching process is stopped while more events than the kernel queues
     arrive (writes to two files: creating thousands of files takes seconds on a slow disk).
@@ -98,9 +115,12 @@ def test_queue_overflow_becomes_a_rescan_hint(tmp_path: Path) -> None:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "inotify"
         child.send_signal(signal.SIGSTOP)
+        _wait_stopped(child.pid)
         fds = [os.open(tmp_path / name, os.O_WRONLY | os.O_CREAT) for name in ("a.txt", "b.txt")]
         try:
-            for _ in range(limit // 2 + 100):  # alternating, or the kernel merges repeated events into one
+            # alternating, or the kernel merges repeated events into one; twice the queue, because
+            # the kernel drops what does not fit and a reader still running would take a few
+            for _ in range(limit):
                 for fd in fds:
                     os.write(fd, b"x")
         finally:
