@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import pickle
 import queue
 import random
 import signal
@@ -20,7 +22,10 @@ from daemonproc import DaemonProc, log_problems
 from helpers import encode, photo, write
 
 from hashwatchd import features
+from hashwatchd.decode import decode
+from hashwatchd.features import fingerprint
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
+from hashwatchd.matching import DEFAULT_POLICY, classify
 from hashwatchd.model import Tier
 from hashwatchd.watcher import STOP_TIMEOUT, Watcher
 from hashwatchd.workers import CLOSE_GRACE, HashTask, PixelTask, Pool
@@ -316,3 +321,25 @@ def test_the_daemon_process_never_loads_the_decoders() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_judging_a_crop_loads_no_decoder() -> None:
+    """The daemon judges pairs itself; the crop rule (the one rule that resamples thumbnails) is
+    NumPy only, so the first cropped export in a library does not pull OpenCV into the daemon.
+    The pair is checked to reach that rule: a cut on one side changes the aspect ratio, which
+    only the crop rule accepts."""
+    img = photo(5, 800, 600)
+    library_bytes, cropped_bytes = encode(img, ".png"), encode(img[:, : 800 - 48], ".png")
+    library = fingerprint(decode(library_bytes), library_bytes)
+    cropped = fingerprint(decode(cropped_bytes), cropped_bytes)
+    assert not classify(cropped, library, dataclasses.replace(DEFAULT_POLICY, crop_max=0.0))
+    code = (
+        "import pickle, sys\n"
+        "from hashwatchd.matching import classify\n"
+        "needle, library = pickle.load(sys.stdin.buffer)\n"
+        "print(classify(needle, library), sorted(m for m in ('cv2', 'pillow_heif', 'rawpy', 'av') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps((cropped, library)), capture_output=True, check=True
+    )
+    assert done.stdout.decode().split() == [str(Tier.EDITED), "[]"], done.stderr.decode()[-2000:]
