@@ -330,6 +330,16 @@ class Store:
             return txn.get(b"decoders", db=self._meta)
 
     def set_decoders(self, signature: bytes) -> None:
+        """Record the decoders now in use, and forget every cached confirmation first: a
+        confirmation compares decoded pixels (a raw file's preview as LibRaw finds it, a JPEG as
+        OpenCV scales it), so it holds for the decoders that made it. Killed in between, the
+        next start forgets them again, which costs only time."""
+        if self._confirmed is not None:
+            try:
+                with self._env.begin(write=True) as txn:
+                    txn.drop(self._confirmed, delete=False)
+            except lmdb.Error as exc:
+                raise StoreWriteError(f"cannot write the index in {self.path}: {exc}") from None
         self._commit(self._meta, [(b"decoders", signature)], [])
 
     def root_identities(self) -> dict[bytes, tuple[int, int]]:

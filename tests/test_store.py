@@ -16,7 +16,7 @@ from helpers import FP, STAT
 from hashwatchd import records, store
 from hashwatchd.errors import StoreError, StoreFormatError, StoreLockedError
 from hashwatchd.matching import Library
-from hashwatchd.model import Entry, Problem, Role
+from hashwatchd.model import Entry, Problem, Role, Tier
 
 
 def test_round_trip_of_long_and_non_utf8_paths(tmp_path: Path) -> None:
@@ -260,3 +260,22 @@ def test_record_gone_from_the_index_matches_nothing(tmp_path: Path, caplog: pyte
         assert [m.path for m in lib.match(FP)] == [b"/l/b.jpg"]
         assert lib.fingerprint(b"/l/a.jpg") is None
     assert "no fingerprint for /l/a.jpg" in caplog.text
+
+
+def test_new_decoders_forget_the_confirmations_of_the_old(tmp_path: Path) -> None:
+    """A cached confirmation compared pixels as the old decoders made them; once the decoders
+    change (engine.load records them), every pair is confirmed again, and everything else stays."""
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(b"/p.jpg", Role.NEEDLE, STAT, FP)])
+        st.set_decoders(b"opencv 4.13")
+        st.put_confirmed([(b"pair-1", Tier.SAME), (b"pair-2", None)])
+        assert st.confirmed([b"pair-1", b"pair-2"]) == {b"pair-1": Tier.SAME, b"pair-2": None}
+        st.set_decoders(b"opencv 5.0")
+        assert st.confirmed([b"pair-1", b"pair-2"]) == {}
+        assert (st.decoders(), st.get(Role.NEEDLE, b"/p.jpg")) == (
+            b"opencv 5.0",
+            Entry(b"/p.jpg", Role.NEEDLE, STAT, FP),
+        )
+        st.put_confirmed([(b"pair-1", Tier.EDITED)])
+    with store.Store.open(tmp_path, write=False) as st:
+        assert st.confirmed([b"pair-1"]) == {b"pair-1": Tier.EDITED}
