@@ -605,7 +605,9 @@ class Engine:
         """Full-resolution confirmations of what the thumbnails claim (needle, library,
         their fingerprints, the claim). Results are cached in the index by what the two files
         hold and the claim (confirmation.cache_key), so a pair of contents is decoded once wherever
-        the files are."""
+        the files are: also within one batch (a card copied twice, a library holding a picture
+        twice), where one pair of each key is confirmed and another of that key only if it fails (the
+        answer is of the contents, so it stands for every pair of them, as the cache would)."""
         wanted = {
             (n, lib): (
                 confirmation.cache_key(nfp, lfp, claim),
@@ -621,28 +623,36 @@ class Engine:
         }
         cached = self.store.confirmed(key for key, _ in wanted.values())
         out: dict[tuple[bytes, bytes], Tier | None] = {}
-        todo = []
-        for pair, (key, task) in wanted.items():
+        alike: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        for pair, (key, _) in wanted.items():
             if key in cached:
                 out[pair] = cached[key]
             else:
-                todo.append(task)
-        if not todo:
+                alike.setdefault(key, []).append(pair)
+        if not alike:
             return out
-        log.info("confirming %d matches at full resolution", len(todo))
-        self.counters.checked += len(todo)
-        fresh = []
-        for result in self.pool.check(todo):
-            pair = (result.needle, result.library)
-            self._beat()
-            if result.problem is not None:
-                log.info("cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.problem)
-                continue
-            out[pair] = result.tier
-            fresh.append((wanted[pair][0], result.tier))
+        log.info("confirming %d matches at full resolution", len(alike))
+        fresh: dict[bytes, Tier | None] = {}
+        untried = {key: iter(pairs) for key, pairs in alike.items()}
+        while untried:
+            todo = {key: pair for key, pair in ((key, next(rest, None)) for key, rest in untried.items()) if pair}
+            untried = {key: untried[key] for key in todo}
+            self.counters.checked += len(todo)
+            for result in self.pool.check(wanted[pair][1] for pair in todo.values()):
+                pair = (result.needle, result.library)
+                key = wanted[pair][0]
+                self._beat()
+                if result.problem is not None:
+                    log.info(
+                        "cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.problem
+                    )
+                    continue
+                fresh[key] = result.tier
+                out.update(dict.fromkeys(alike[key], result.tier))
+                del untried[key]
         if self.store.writable:
             try:
-                self.store.put_confirmed(fresh)
+                self.store.put_confirmed(fresh.items())
             except StoreWriteError as exc:  # only a cache: the confirmations are made again next time
                 log.warning("%s", exc)
         return out

@@ -265,6 +265,48 @@ def test_a_confirmation_is_of_what_was_indexed_or_none(
     engine.store.close()
 
 
+class _CountingChecks(Pool):
+    """A real pool that records the needles it is asked to confirm, and cannot confirm the
+    first of them (a file unreadable at that moment)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.asked: list[bytes] = []
+
+    def check(self, tasks):  # type: ignore[no-untyped-def]
+        tasks = list(tasks)
+        self.asked.extend(task.needle for task in tasks)
+        for result in super().check(tasks):
+            refused = result.needle == self.asked[0]
+            yield (
+                dataclasses.replace(result, tier=None, problem=Problem("permission-denied", "x")) if refused else result
+            )
+
+
+def test_alike_pairs_in_one_batch_are_confirmed_once(tmp_path: Path) -> None:
+    """A card copied twice, against a library that holds its picture twice: four pairs of one
+    content, one confirmation. When that one cannot be made, another pair of the same content
+    is tried, and its answer stands for every pair of the two contents (as the cache's would
+    at the next look): one unreadable copy leaves neither itself nor its twins unconfirmed."""
+    write(tmp_path / "lib/a.png", encode(PICS[0], ".png"))
+    write(tmp_path / "lib/again/a.png", encode(PICS[0], ".png"))
+    for copy in ("first", "second"):
+        write(tmp_path / "card" / copy / "a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
+    with _CountingChecks(2, DEFAULT_MAX_PIXELS) as counting:
+        engine = Engine(Store.open(tmp_path / "state"), counting)
+        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
+        engine.load()
+        engine.sync()
+        engine.refresh()
+        first, second = _b(tmp_path / "card/first/a.jpg"), _b(tmp_path / "card/second/a.jpg")
+        assert (engine.outcomes[first].status, engine.outcomes[second].status) == (Status.SAME, Status.SAME)
+        # the refused needle against either library copy, then its twin
+        refused = counting.asked[0]
+        assert counting.asked == [refused, refused, ({first, second} - {refused}).pop()]
+        assert engine.counters.checked == 3
+        engine.store.close()
+
+
 def _shot_exif(subsec: str, orientation: int = 1) -> Image.Exif:
     """A camera's EXIF for one exposure of a burst taken within one second."""
     exif = Image.Exif()
