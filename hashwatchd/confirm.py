@@ -270,12 +270,16 @@ def _contrast(grid: np.ndarray) -> float:
 
 
 def confirm_edited(needle: Picture, library: Picture, policy: ConfirmPolicy = DEFAULT) -> Confirmation:
-    """Whether a pair is the library picture changed in one way (EDITED) or another picture:
+    """Whether one of the pair is the other changed in one way (EDITED) or another picture:
     - tone: after either tone fit, no window above edit_peak;
     - local: after a gain/offset fit, the windows above same_peak are one compact part of at
       most local_area, the rest clean (confirm_same's test);
-    - crop: the needle aligned inside the library picture (affine ECC from the best crop window)
+    - crop: the cropped one aligned inside the other (affine ECC from the best crop window)
       leaves no window above same_peak: aligned, a crop is as clean as a re-encode.
+    Either way round: the library may hold an export of the card's original (brighter, cropped)
+    or the card an edit of a library original. A tone edit is a function of the original (its
+    clipped highlights cannot be undone), and a crop lies inside the original, so each is fitted
+    from the original to the edit, whichever file that is.
     A moving subject fits no tone curve and no crop; it passes as a local edit only when it is
     one small compact change on an otherwise still scene, where capture metadata has to decide.
     """
@@ -287,22 +291,25 @@ def _confirm_edited(needle: Picture, library: Picture, policy: ConfirmPolicy, gr
     last = Confirmation(None, "edited:none", math.inf, math.inf, 1.0, 0)
     if _same_shape(needle, library):
         grids = grids or _grids(needle, library, policy)
-        ng = _gray(grids.needle)
-        for name, prediction in _tone_fits(grids.needle, grids.library):
-            j = _judge(np.abs(prediction - ng), None, policy, policy.edit_peak)
-            if j.kind == "clean":
-                return Confirmation(Tier.EDITED, f"edited:tone-{name}", j.peak, j.chroma, j.changed, j.parts)
-            if j.peak < last.peak:
-                last = Confirmation(None, f"edited:tone-{name}-failed", j.peak, j.chroma, j.changed, j.parts)
+        for edit, original, way in ((grids.needle, grids.library, ""), (grids.library, grids.needle, "-in-library")):
+            target = _gray(edit)
+            for name, prediction in _tone_fits(edit, original):
+                j = _judge(np.abs(prediction - target), None, policy, policy.edit_peak)
+                if j.kind == "clean":
+                    return Confirmation(Tier.EDITED, f"edited:tone-{name}{way}", j.peak, j.chroma, j.changed, j.parts)
+                if j.peak < last.peak:
+                    last = Confirmation(None, f"edited:tone-{name}{way}-failed", j.peak, j.chroma, j.changed, j.parts)
         j = _judge(*_same_residual(grids), policy, policy.same_peak)
         if j.kind == "local":
             return Confirmation(Tier.EDITED, "edited:local", j.peak, j.chroma, j.changed, j.parts)
-    crop = _crop_residual(needle, library, policy)
-    if crop is not None:
+    for cut, whole, way in ((needle, library, ""), (library, needle, "-in-library")):
+        crop = _crop_residual(cut, whole, policy)
+        if crop is None:
+            continue
         j = _judge(crop, None, policy, policy.same_peak)
         if j.kind == "clean":
-            return Confirmation(Tier.EDITED, "edited:crop", j.peak, j.chroma, j.changed, j.parts)
-        last = Confirmation(None, "edited:crop-failed", j.peak, j.chroma, j.changed, j.parts)
+            return Confirmation(Tier.EDITED, f"edited:crop{way}", j.peak, j.chroma, j.changed, j.parts)
+        last = Confirmation(None, f"edited:crop{way}-failed", j.peak, j.chroma, j.changed, j.parts)
     return last
 
 
@@ -337,9 +344,10 @@ def _long_side(short: int, width: int, height: int) -> tuple[int, int]:
 
 
 def _crop_residual(needle: Picture, library: Picture, policy: ConfirmPolicy) -> np.ndarray | None:
-    """|residual| of the needle against the library picture aligned onto it (affine ECC started
-    from crop_window), after a gain/offset fit; None when ECC fails, the library picture lacks
-    the pixels at that scale, or the needle reaches outside it."""
+    """|residual| of `needle` (here: the cropped one of the pair) against `library` (the
+    original) aligned onto it (affine ECC started from crop_window), after a gain/offset fit;
+    None when ECC fails, the original lacks the pixels at that scale, or the cropped one reaches
+    outside it."""
     shape = _long_side(max(8, min(policy.side, needle.width, needle.height)), needle.width, needle.height)
     n = _gray(to_grid(needle, shape, policy.blur))
     coarse = _long_side(64, library.width, library.height)

@@ -19,7 +19,7 @@ from hashwatchd.model import Fingerprint, Kind, Tier
 #: The version of confirm.py's and shotmeta.py's rules, part of every cached result's key:
 #: results of other rules are not read. Bump it with any change to a threshold, the statistic,
 #: the decoding or what counts as another shot.
-RULES = 2
+RULES = 3
 
 
 @dataclass(frozen=True, slots=True)

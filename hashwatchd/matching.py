@@ -16,9 +16,11 @@ copy. So:
 - `edited` allows one kind of change at a time: a global tone change (grayscale,
   brightness/contrast: the structure stays and colour is only scaled), a local change (a
   caption), or a small crop (found by aligning the thumbnails, its tone compared with the crop
-  window). A colour the library picture does not have is never an edit of it. These rules are
-  loose enough for camera-size crops and +30% brightness exports; what keeps them from taking
-  another shot for an edit is the confirmation.
+  window). A colour that is not the other picture's scaled is never an edit of it. Each rule
+  holds either way round: the card may hold an edit of a library original, or (the usual case)
+  the library an export of the card's original. These rules are loose enough for camera-size
+  crops and +30% brightness exports; what keeps them from taking another shot for an edit is
+  the confirmation.
 
 What the thumbnails say is a claim: at 16x16 the next frame of a burst is the same picture.
 Every `same` and `edited` match of a photo or raw file stands only once its check (check_for)
@@ -198,9 +200,13 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
         and chroma <= policy.same_chroma
     ):
         return Tier.SAME
-    if not _scaled(n.chroma, h.chroma, 2 * policy.same_chroma, policy.colour_scale):
-        return None  # a colour the library picture lacks cannot come from editing it
-    if same_shape and corr >= policy.tone_corr and _scaled(n.chroma, h.chroma, policy.same_chroma, policy.colour_scale):
+    if not _either_scaled(n.chroma, h.chroma, 2 * policy.same_chroma, policy.colour_scale):
+        return None  # a colour neither picture has cannot come from editing the other
+    if (
+        same_shape
+        and corr >= policy.tone_corr
+        and _either_scaled(n.chroma, h.chroma, policy.same_chroma, policy.colour_scale)
+    ):
         return Tier.EDITED
     close_tone = (
         abs(mean) <= policy.local_mean
@@ -210,27 +216,39 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
     if close_tone and same_shape and corr >= policy.local_corr:
         return Tier.EDITED
     if corr >= policy.crop_gate and chroma <= policy.crop_chroma:
-        crop = _best_crop(n, h, policy)
-        if (
-            crop.corr >= policy.crop_corr
-            and abs(crop.mean) <= policy.local_mean
-            and abs(crop.contrast - 1.0) <= policy.crop_contrast
-        ):
-            return Tier.EDITED
+        for cut, whole in ((n, h), (h, n)):  # the card's picture cropped, or the library's
+            crop = _best_crop(cut, whole, policy)
+            if (
+                crop.corr >= policy.crop_corr
+                and abs(crop.mean) <= policy.local_mean
+                and abs(crop.contrast - 1.0) <= policy.crop_contrast
+            ):
+                return Tier.EDITED
     return None
 
 
-def _scaled(needle: np.ndarray, library: np.ndarray, tolerance: float, most: float) -> bool:
-    """Whether the needle's chroma is the library's scaled by some k in [0, most].
+def _scaled(edit: np.ndarray, original: np.ndarray, tolerance: float, most: float, least: float = 0.0) -> bool:
+    """Whether the edit's chroma is the original's scaled by some k in [0, most], and by no less
+    than `least` (the best-fitting k, not a clamped one: a pale picture is close to any k).
 
     That is what grayscale conversion (k=0), a contrast cut and a brightness or saturation boost
     do to colour (Lab a* and b* grow with lightness: a brighter export has more of the same
     colour); a hue change or a new colour is not.
     """
-    denom = float((library * library).sum())
-    k = float((needle * library).sum()) / denom if denom > 0 else 0.0
+    denom = float((original * original).sum())
+    k = float((edit * original).sum()) / denom if denom > 0 else 0.0
+    if k < least:
+        return False
     k = min(max(k, 0.0), most)
-    return float(np.abs(needle - k * library).mean()) <= tolerance
+    return float(np.abs(edit - k * original).mean()) <= tolerance
+
+
+def _either_scaled(needle: np.ndarray, library: np.ndarray, tolerance: float, most: float) -> bool:
+    """Whether either picture's colour is the other's scaled: an edit may be on the card (of a
+    library original) or in the library (an export of the card's original). Not a gray library
+    picture of a coloured card picture, though: that is also what the same pattern in other
+    colours looks like, so a black-and-white export in the library is left `missing`."""
+    return _scaled(needle, library, tolerance, most) or _scaled(library, needle, tolerance, most, 1.0 / most)
 
 
 _CROPS = (0.0, 0.02, 0.04, 0.06, 0.08)

@@ -265,6 +265,27 @@ def test_a_confirmation_is_of_what_was_indexed_or_none(
     engine.store.close()
 
 
+def test_a_card_original_whose_export_the_library_holds_is_edited(tmp_path: Path, pool: Pool) -> None:
+    """The usual way round (found with ../shared/corpus/build_cards.py's world, bench/cards.py):
+    the card keeps what the camera wrote, the library holds a brighter export and a 5% crop of
+    it. Both are `edited`: the tone curve and the crop are fitted from the card's original."""
+    bright_src, crop_src = camera(7), camera(8)
+    h, w = crop_src.shape[:2]
+    write(tmp_path / "lib/IMG_0005-edit.jpg", pillow_bytes(_brighter(bright_src), "JPEG", quality=90))
+    cut = crop_src[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    write(tmp_path / "lib/IMG_0006-crop.jpg", encode(cut, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90))
+    write(tmp_path / "card/IMG_0005.JPG", encode(bright_src, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    write(tmp_path / "card/IMG_0006.JPG", encode(crop_src, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    engine.refresh()
+    assert {os.path.basename(o.path): o.status for o in engine.sorted_outcomes()} == {
+        b"IMG_0005.JPG": Status.EDITED,
+        b"IMG_0006.JPG": Status.EDITED,
+    }
+    engine.store.close()
+
+
 class _CountingChecks(Pool):
     """A real pool that records the needles it is asked to confirm, and cannot confirm the
     first of them (a file unreadable at that moment)."""

@@ -140,6 +140,25 @@ def test_camera_size_edits_are_edits(camera_photo: np.ndarray) -> None:
     assert classify(fp(pillow_bytes(rgb, "JPEG", quality=92)), library) is Tier.EDITED
 
 
+@pytest.mark.parametrize("edit", ["contrast", "brighter", "crop-5pct", "crop-8pct-asymmetric"])
+def test_an_edit_the_library_holds_is_found(camera_photo: np.ndarray, edit: str) -> None:
+    """The usual way round: the card keeps what the camera wrote, the library holds the export
+    (brighter, less contrast, cropped). The thumbnails let it through to the confirmation as
+    they do the other way round. A black-and-white export is not: see the next test."""
+    h, w = camera_photo.shape[:2]
+    if edit == "contrast":
+        edited = cv2.convertScaleAbs(camera_photo, alpha=0.85, beta=10)
+    elif edit == "brighter":
+        rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2RGB))).enhance(1.3)
+        edited = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    elif edit == "crop-5pct":
+        edited = camera_photo[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    else:
+        edited = camera_photo[h * 8 // 100 :, w * 8 // 100 :]
+    card = fp(encode(camera_photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    assert classify(card, fp(encode(edited, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))) is Tier.EDITED
+
+
 def _gradient(c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
     t = np.linspace(0.0, 1.0, 800)[None, :, None]
     row = np.array(c1)[None, None, :] * (1 - t) + np.array(c2)[None, None, :] * t
@@ -167,6 +186,17 @@ LOW_INFORMATION_PAIRS = {
         _stripes(100, (30, 30, 160), (240, 200, 40)),
     ),
 }
+
+
+def test_a_gray_library_picture_is_no_edit_of_a_coloured_card_picture(camera_photo: np.ndarray) -> None:
+    """Gray in the library, colour on the card is what the same pattern in other colours looks
+    like (stripes-recoloured above), so the card's picture stays missing even when the library
+    holds a black-and-white export of it: the safe side. The other way round (a gray copy on
+    the card of a library original) is an edit."""
+    gray = cv2.cvtColor(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    colour, bw = (fp(encode(x, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92)) for x in (camera_photo, gray))
+    assert classify(colour, bw) is None
+    assert classify(bw, colour) is Tier.EDITED
 
 
 @pytest.mark.parametrize("name", LOW_INFORMATION_PAIRS)
