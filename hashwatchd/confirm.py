@@ -155,17 +155,17 @@ def _hat_fit(x: np.ndarray, y: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _tone_fits(needle: np.ndarray, library: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """The needle's gray predicted from the library's colour by two models of a tone edit, as
+def _tone_fits(edit: np.ndarray, original: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The edit's gray predicted from the original's colour by two models of a tone edit, as
     (name, prediction): `mix`, a linear mix of B, G, R plus an offset, then a curve (any
     grayscale conversion, contrast, gamma); `channels`, a curve per channel, then gray
     (brightness applied per channel, whose clipping shifts hue in the highlights)."""
-    ng = _gray(needle)
-    design = np.concatenate([library.reshape(-1, 3) * 255.0, np.ones((ng.size, 1), np.float32)], axis=1)
-    coef, *_ = np.linalg.lstsq(design[::7], ng.reshape(-1)[::7], rcond=None)
-    mix = (design @ coef).reshape(ng.shape).astype(np.float32)
-    per = np.stack([_curve(library[:, :, c], needle[:, :, c]) for c in range(3)], axis=2)
-    return [("mix", _curve(mix, ng)), ("channels", _gray(per))]
+    eg = _gray(edit)
+    design = np.concatenate([original.reshape(-1, 3) * 255.0, np.ones((eg.size, 1), np.float32)], axis=1)
+    coef, *_ = np.linalg.lstsq(design[::7], eg.reshape(-1)[::7], rcond=None)
+    mix = (design @ coef).reshape(eg.shape).astype(np.float32)
+    per = np.stack([_curve(original[:, :, c], edit[:, :, c]) for c in range(3)], axis=2)
+    return [("mix", _curve(mix, eg)), ("channels", _gray(per))]
 
 
 def _windows(residual: np.ndarray, blocks: int) -> np.ndarray:

@@ -53,8 +53,8 @@ class ConfirmPolicy:
       several places.
     edit_peak: what a tone edit may leave after its tone fit (clipping, rounding); measured up
       to 4.5 on camera brightness edits, 1.3 on grayscale and contrast.
-    crop_inside: the share of the needle that must lie inside the library picture once aligned
-      (a pan shows what the library picture does not).
+    crop_inside: the share of the cropped picture that must lie inside the other once aligned
+      (a pan shows what the other picture does not).
     """
 
     side: int = 384
@@ -75,9 +75,12 @@ class ConfirmPolicy:
 DEFAULT = ConfirmPolicy()
 
 
-def cache_key(needle: Fingerprint, library: Fingerprint, claim: Tier) -> bytes:
+def cache_key(needle: Fingerprint, library: Fingerprint, claim: Tier, decoders: bytes) -> bytes:
     """The key a confirmation's result is cached under in the index: the rules, the claim (a
-    `same` claim is tried as `same` first, an `edited` one is not), and what each file holds.
+    `same` claim is tried as `same` first, an `edited` one is not), what each file holds, and
+    the decoders (workers.decoders(): their versions) that made the pixels compared, so that a
+    command reading the index after an upgrade, before the daemon has restarted and dropped the
+    old results (Store.set_decoders), does not take them for its own.
 
     A photo's content is its digest, the SHA-256 of the whole file. A raw file's digest covers
     only its size, head and tail, while the confirmation decodes its preview from the middle:
@@ -87,7 +90,9 @@ def cache_key(needle: Fingerprint, library: Fingerprint, claim: Tier) -> bytes:
     files that differ only below that are left to their sizes, heads and tails, which cameras
     fill with the shot's own metadata.
     """
-    return bytes([RULES, claim]) + _content(needle) + _content(library)
+    return (
+        bytes([RULES, claim]) + _content(needle) + _content(library) + hashlib.blake2b(decoders, digest_size=4).digest()
+    )
 
 
 def _content(fp: Fingerprint) -> bytes:

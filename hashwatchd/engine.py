@@ -132,6 +132,12 @@ class Engine:
         self._unconfirmed: dict[bytes, tuple[float, float]] = {}  # needle -> (judge again at, wait)
         self.identities: dict[bytes, tuple[int, int]] = {}  # root -> (device, inode) its entries came from
 
+    @functools.cached_property
+    def decoder_versions(self) -> bytes:
+        """The decoders this installation reads files with (workers.decoders), asked once: it
+        reads package metadata, and confirmations are cached under it."""
+        return decoders()
+
     def configure(self, s: Settings) -> None:
         """Take the settings that decide which files count and how they are judged (again, when
         the daemon reloads its configuration)."""
@@ -188,10 +194,9 @@ class Engine:
         for e in self.store.entries(Role.NEEDLE):
             self._remember(e)
         self._due.update(self.needle_fp)
-        current = decoders()
-        if self.store.writable and self.store.decoders() != current:
+        if self.store.writable and self.store.decoders() != self.decoder_versions:
             self._retry_unread()
-            self.store.set_decoders(current)
+            self.store.set_decoders(self.decoder_versions)
 
     def _retry_unread(self) -> None:
         """Forget the stat of every file whose problem a decoder decided (not the file: a cut copy
@@ -606,11 +611,12 @@ class Engine:
         their fingerprints, the claim). Results are cached in the index by what the two files
         hold and the claim (confirmation.cache_key), so a pair of contents is decoded once wherever
         the files are: also within one batch (a card copied twice, a library holding a picture
-        twice), where one pair of each key is confirmed and another of that key only if it fails (the
-        answer is of the contents, so it stands for every pair of them, as the cache would)."""
+        twice), where one pair of each key is confirmed and another of that key only if it fails. The
+        answer is of the contents, so it stands for every pair of them not yet tried, as the cache's
+        would; a pair whose own check failed waits for the next try."""
         wanted = {
             (n, lib): (
-                confirmation.cache_key(nfp, lfp, claim),
+                confirmation.cache_key(nfp, lfp, claim, self.decoder_versions),
                 PixelTask(
                     n,
                     lib,
@@ -633,8 +639,9 @@ class Engine:
             return out
         log.info("confirming %d matches at full resolution", len(alike))
         fresh: dict[bytes, Tier | None] = {}
+        failed: set[tuple[bytes, bytes]] = set()
         untried = {key: iter(pairs) for key, pairs in alike.items()}
-        while untried:
+        while untried and not self.pool.cancelled:
             todo = {key: pair for key, pair in ((key, next(rest, None)) for key, rest in untried.items()) if pair}
             untried = {key: untried[key] for key in todo}
             self.counters.checked += len(todo)
@@ -643,12 +650,15 @@ class Engine:
                 key = wanted[pair][0]
                 self._beat()
                 if result.problem is not None:
+                    # not given its twin's answer: this file may no longer hold what was indexed
+                    # ("changed"), and then that answer is not of it; it waits and is tried again
+                    failed.add(pair)
                     log.info(
                         "cannot confirm %s against %s: %s", os.fsdecode(pair[0]), os.fsdecode(pair[1]), result.problem
                     )
                     continue
                 fresh[key] = result.tier
-                out.update(dict.fromkeys(alike[key], result.tier))
+                out.update((other, result.tier) for other in alike[key] if other not in failed)
                 del untried[key]
         if self.store.writable:
             try:

@@ -227,9 +227,10 @@ def _classify_picture(n: _Views, h: _Views, policy: Policy) -> Tier | None:
     return None
 
 
-def _scaled(edit: np.ndarray, original: np.ndarray, tolerance: float, most: float, least: float = 0.0) -> bool:
-    """Whether the edit's chroma is the original's scaled by some k in [0, most], and by no less
-    than `least` (the best-fitting k, not a clamped one: a pale picture is close to any k).
+def _scaled(edit: np.ndarray, original: np.ndarray, tolerance: float, most: float, least: float | None = None) -> bool:
+    """Whether the edit's chroma is the original's scaled by some k in [0, most], and, if
+    `least` is given, by no less than that (the best-fitting k, not a clamped one: a pale
+    picture is close to any k).
 
     That is what grayscale conversion (k=0), a contrast cut and a brightness or saturation boost
     do to colour (Lab a* and b* grow with lightness: a brighter export has more of the same
@@ -237,7 +238,7 @@ def _scaled(edit: np.ndarray, original: np.ndarray, tolerance: float, most: floa
     """
     denom = float((original * original).sum())
     k = float((edit * original).sum()) / denom if denom > 0 else 0.0
-    if k < least:
+    if least is not None and k < least:
         return False
     k = min(max(k, 0.0), most)
     return float(np.abs(edit - k * original).mean()) <= tolerance
@@ -268,8 +269,9 @@ def _blur(thumb: np.ndarray) -> np.ndarray:
 
 def _window_matrices() -> np.ndarray:
     """For every pair of edge cuts (a, b) along one axis, the 16x16 matrix that resamples a row
-    of 16 pixels to the window [a, 1 - b] of it by linear interpolation, edges repeated; index
-    a * len(_CROPS) + b. Resampling is separable, so a window of a thumbnail is Wy @ t @ Wx.T."""
+    of 16 pixels to the window [a, 1 - b] of it by linear interpolation, edges repeated; the
+    pair (_CROPS[i], _CROPS[j]) at index i * len(_CROPS) + j. Resampling is separable, so a
+    window of a thumbnail is Wy @ t @ Wx.T."""
     out = np.zeros((len(_CROPS) ** 2, 16, 16))
     grid = np.arange(16, dtype=np.float64)
     for k, (a, b) in enumerate(itertools.product(_CROPS, repeat=2)):

@@ -149,17 +149,20 @@ def test_an_edit_is_never_confirmed_as_the_same(shot: np.ndarray, library: bytes
     assert tier(jpeg(shot, 70), library, Tier.EDITED) is Tier.EDITED
 
 
-def test_the_cache_key_is_the_contents_and_the_claim(library: bytes) -> None:
+def test_the_cache_key_is_the_contents_the_claim_and_the_decoders(library: bytes) -> None:
     """A photo is keyed by its digest; a raw file, whose digest leaves out its middle (where its
-    preview is), by its digest and its fingerprint; the claim is part of the key."""
+    preview is), by its digest and its fingerprint; the claim and the decoders' versions are
+    part of the key."""
     a = fingerprint(decode(library), library)
     b = fingerprint(decode(jpeg(frame(4))), b"other")
-    assert cache_key(a, b, Tier.SAME) != cache_key(a, b, Tier.EDITED)
-    assert cache_key(a, b, Tier.SAME) != cache_key(b, a, Tier.SAME)
-    assert cache_key(a, b, Tier.SAME)[2:18] == a.digest
+    now = b"opencv-python-headless 5.0.0.93"
+    assert cache_key(a, b, Tier.SAME, now) != cache_key(a, b, Tier.EDITED, now)
+    assert cache_key(a, b, Tier.SAME, now) != cache_key(b, a, Tier.SAME, now)
+    assert cache_key(a, b, Tier.SAME, now) != cache_key(a, b, Tier.SAME, b"opencv-python-headless 4.13.0.90")
+    assert cache_key(a, b, Tier.SAME, now)[2:18] == a.digest
     raw = dataclasses.replace(a, kind=Kind.RAW)
     other_preview = dataclasses.replace(raw, thumb=bytes(256))  # the same digest: size, head and tail
-    assert cache_key(raw, b, Tier.SAME) != cache_key(other_preview, b, Tier.SAME)
+    assert cache_key(raw, b, Tier.SAME, now) != cache_key(other_preview, b, Tier.SAME, now)
 
 
 def test_decode_side_keeps_camera_jpegs_at_a_quarter() -> None:

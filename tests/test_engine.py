@@ -304,11 +304,13 @@ class _CountingChecks(Pool):
             )
 
 
-def test_alike_pairs_in_one_batch_are_confirmed_once(tmp_path: Path) -> None:
+def test_alike_pairs_in_one_batch_are_confirmed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A card copied twice, against a library that holds its picture twice: four pairs of one
     content, one confirmation. When that one cannot be made, another pair of the same content
-    is tried, and its answer stands for every pair of the two contents (as the cache's would
-    at the next look): one unreadable copy leaves neither itself nor its twins unconfirmed."""
+    is tried, and its answer stands for the pairs not tried yet. The pair whose own check failed
+    is not given it (its file may no longer hold what was indexed: "changed"); it waits, and at
+    its next try the cached answer for the contents the index holds is its answer."""
+    monkeypatch.setattr("hashwatchd.engine._RETRY_FIRST", 0.0)
     write(tmp_path / "lib/a.png", encode(PICS[0], ".png"))
     write(tmp_path / "lib/again/a.png", encode(PICS[0], ".png"))
     for copy in ("first", "second"):
@@ -319,13 +321,35 @@ def test_alike_pairs_in_one_batch_are_confirmed_once(tmp_path: Path) -> None:
         engine.load()
         engine.sync()
         engine.refresh()
-        first, second = _b(tmp_path / "card/first/a.jpg"), _b(tmp_path / "card/second/a.jpg")
-        assert (engine.outcomes[first].status, engine.outcomes[second].status) == (Status.SAME, Status.SAME)
-        # the refused needle against either library copy, then its twin
         refused = counting.asked[0]
-        assert counting.asked == [refused, refused, ({first, second} - {refused}).pop()]
+        [twin] = {_b(tmp_path / "card/first/a.jpg"), _b(tmp_path / "card/second/a.jpg")} - {refused}
+        # the refused needle against either library copy, then its twin
+        assert counting.asked == [refused, refused, twin]
         assert engine.counters.checked == 3
+        assert (engine.outcomes[refused].status, engine.outcomes[twin].status) == (Status.MISSING, Status.SAME)
+        assert engine.refresh() == {refused}
+        assert engine.outcomes[refused].status is Status.SAME
+        assert counting.asked == [refused, refused, twin]
         engine.store.close()
+
+
+def test_a_file_rewritten_before_its_confirmation_is_not_given_its_twins_answer(tmp_path: Path, pool: Pool) -> None:
+    """Found by review of the batch de-duplication: two card copies of a library picture, the one
+    tried first (needles are judged in path order) overwritten with another photo after it was
+    indexed and before its confirmation. Its own check says "changed", and the twin's `same` is
+    of the indexed contents, not of what the file holds now: the rewritten file is not `same`.
+    (Had the twin been rewritten instead, it would take the answer for the contents the index
+    holds, as it would from the cache; the daemon reads a rewritten file again on its event.)"""
+    write(tmp_path / "lib/a.png", encode(PICS[0], ".png"))
+    for copy in ("first", "second"):
+        write(tmp_path / "card" / copy / "a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
+    engine = _engine(tmp_path, pool, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
+    engine.sync()
+    write(tmp_path / "card/first/a.jpg", encode(PICS[1], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
+    engine.refresh()
+    first, second = (engine.outcomes[_b(tmp_path / "card" / c / "a.jpg")].status for c in ("first", "second"))
+    assert (first, second) == (Status.MISSING, Status.SAME)
+    engine.store.close()
 
 
 def _shot_exif(subsec: str, orientation: int = 1) -> Image.Exif:
