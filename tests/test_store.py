@@ -279,3 +279,24 @@ def test_new_decoders_forget_the_confirmations_of_the_old(tmp_path: Path) -> Non
         st.put_confirmed([(b"pair-1", Tier.EDITED)])
     with store.Store.open(tmp_path, write=False) as st:
         assert st.confirmed([b"pair-1"]) == {b"pair-1": Tier.EDITED}
+
+
+def test_a_batch_larger_than_a_transaction_lands_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LMDB refuses a transaction that dirties too many pages (MDB_TXN_FULL): deleting a million
+    entries in one did, so the daemon could never write the start-up reconcile of an emptied
+    library (it kept the change in memory and retried forever). A batch is written in parts of
+    TXN_OPS changes (3 here): every change lands, deletes before puts, the last put of a path
+    wins, and each changed entry's remembered digest goes with it."""
+    monkeypatch.setattr(store, "TXN_OPS", 3)
+    paths = [b"/lib/%d.jpg" % i for i in range(10)]
+    with store.Store.open(tmp_path) as st:
+        st.write(put=[Entry(p, Role.HAYSTACK, STAT, FP) for p in paths])
+        st.put_full_digests(Role.HAYSTACK, [(p, records.pack_stat(*STAT), b"d" * 32) for p in paths])
+        other = Entry(paths[0], Role.HAYSTACK, STAT, None, Problem("corrupt", "rewritten"))
+        st.write(
+            put=[Entry(p, Role.HAYSTACK, STAT, FP) for p in paths[:2]] + [other],
+            delete=[(Role.HAYSTACK, p) for p in paths[:7]],
+        )
+        assert sorted(e.path for e in st.entries(Role.HAYSTACK)) == sorted([paths[0], paths[1], *paths[7:]])
+        assert st.get(Role.HAYSTACK, paths[0]) == other
+        assert set(st.full_digests(Role.HAYSTACK, paths)) == set(paths[7:])
