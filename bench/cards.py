@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -104,14 +105,16 @@ def score(world: Path, rows: list[dict[str, Any]], status: dict[str, Any]) -> in
     for line in wrong:
         print("  ", line)
     bad_folders = []
+    wants = {str(world / p): expected(d) for p, _, d in truth}
+    placed = 0
     for folder in status["folders"]:
-        inside = [p for p in described if p.rsplit("/", 1)[0] == folder["path"]]
-        others = [p for p in got if p.rsplit("/", 1)[0] == folder["path"] and p not in described]
-        expect_imported = not others and all(
-            expected(d) in IMPORTED for p, _, d in truth if str(world / p) in inside and expected(d) != "not listed"
-        )
-        if folder["status"] == "imported" and not expect_imported:
-            bad_folders.append(folder["path"])
+        where = os.path.normpath(os.path.join(folder["root"], folder["path"]))  # "path" is relative to "root"
+        inside = [p for p in got if os.path.dirname(p) == where]
+        placed += len(inside)
+        if folder["status"] == "imported" and any(wants.get(p, "missing") not in IMPORTED for p in inside):
+            bad_folders.append(where)
+    if placed != len(got):  # the check above must see every listed file, or it proves nothing
+        raise SystemExit(f"bench/cards.py: {len(got) - placed} listed files are in no folder of the status file")
     print(
         f"folders: {len(status['folders'])}, imported {sum(f['status'] == 'imported' for f in status['folders'])}, "
         f"called imported against the truth: {len(bad_folders)}"
