@@ -309,8 +309,9 @@ class Daemon:
 
     def _on_roots(self, changes: list[Change], *, initial: bool = False) -> None:
         """Follow roots that came, went or were dropped: reconcile a root that comes online
-        (at start-up, all of them are reconciled after READY), forget what waits under one
-        that went, forget the entries of one that was dropped from the configuration."""
+        (at start-up, all of them are reconciled after READY) and try the checks that could not
+        be made again, forget what waits under one that went, forget the entries of one that was
+        dropped from the configuration."""
         if not changes:
             return
         self.engine.set_roots(self.roots.roles())
@@ -318,6 +319,7 @@ class Daemon:
             root = change.root
             if change.kind == "online" and not initial:
                 self.intake.reconcile(root.path, root)
+                self.engine.confirm_again()
             elif change.kind == "offline":
                 self.settler.forget_under(root.path)
             elif change.kind == "dropped":

@@ -551,6 +551,14 @@ class Engine:
         """When (time.monotonic) the earliest check that could not be made is due again, if any."""
         return min((when for when, _ in self._unconfirmed.values()), default=None)
 
+    def confirm_again(self) -> None:
+        """Judge again at the next refresh every needle whose check could not be made, and start
+        its waits afresh: a root came online, and the files those checks could not read (a
+        library share that was unmounted) may be there now, where the backoff would have waited
+        up to an hour."""
+        self._due.update(self._unconfirmed)
+        self._unconfirmed.clear()
+
     def query(self, files_: Sequence[bytes]) -> list[Outcome]:
         """Judge files that need not be in the index, without recording them."""
         results = {r.path: r for r in self.pool.map(files_)}

@@ -238,6 +238,32 @@ def test_a_check_that_could_not_be_made_is_made_again_later(
         engine.store.close()
 
 
+def test_checks_that_could_not_be_made_are_made_again_when_a_root_comes_online(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library share unmounted while a card is judged: its checks cannot be made, and each
+    failure doubles the wait before the next try, up to an hour. When a root comes online the
+    daemon asks for them again at once (confirm_again), whatever the wait had grown to."""
+    monkeypatch.setattr("hashwatchd.engine._RETRY_FIRST", 3600.0)
+    write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
+    write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
+    with _FailingChecks(1, DEFAULT_MAX_PIXELS) as failing:
+        engine = Engine(Store.open(tmp_path / "state"), failing)
+        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
+        engine.load()
+        engine.sync()
+        engine.refresh()
+        needle = _b(tmp_path / "card/a.jpg")
+        assert engine.outcomes[needle].status is Status.MISSING
+        failing.failing = False
+        assert engine.refresh() == set()  # its next try is an hour away
+        engine.confirm_again()
+        assert engine.refresh() == {needle}
+        assert engine.outcomes[needle].status is Status.SAME
+        assert engine.next_retry() is None
+        engine.store.close()
+
+
 def test_a_confirmation_is_of_what_was_indexed_or_none(
     tmp_path: Path, pool: Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
