@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 from daemonproc import READY, poll_status, read_status
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 from hashwatchd.model import FileStat, Fingerprint
 
@@ -87,6 +87,28 @@ def pillow_bytes(img: np.ndarray, fmt: str, **kwargs: object) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+#: The edits of a camera photo that must stay `edited`, whichever file holds the edit.
+EDITS = ("grayscale", "contrast", "brighter", "crop-5pct", "crop-8pct-asymmetric")
+
+
+def edited(img: np.ndarray, kind: str) -> np.ndarray:
+    """`img` as an editor exports it: grayscale, contrast cut, +30% brightness (Pillow's, which
+    clips each channel), a crop of 5% per edge, or a crop of 8% from the left and top."""
+    h, w = img.shape[:2]
+    if kind == "grayscale":
+        return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if kind == "contrast":
+        return cv2.convertScaleAbs(img, alpha=0.85, beta=10)
+    if kind == "brighter":
+        rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))).enhance(1.3)
+        return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    if kind == "crop-5pct":
+        return img[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    if kind == "crop-8pct-asymmetric":
+        return img[h * 8 // 100 :, w * 8 // 100 :]
+    raise ValueError(f"no edit called {kind!r}")
 
 
 def exif_rotated_jpeg(img: np.ndarray, orientation: int = 6) -> bytes:

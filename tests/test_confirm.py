@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import FRAME, camera, encode, exif_rotated_jpeg, frame, photo, pillow_bytes
-from PIL import Image, ImageEnhance
+from helpers import EDITS, FRAME, camera, edited, encode, exif_rotated_jpeg, frame, photo, pillow_bytes
+from PIL import Image
 
 from hashwatchd import features
 from hashwatchd.confirm import confirm
@@ -121,26 +121,14 @@ def test_a_caption_is_an_edit(shot: np.ndarray, library: bytes) -> None:
 
 
 @pytest.mark.parametrize("library_holds", ["original", "edit"])
-@pytest.mark.parametrize("edit", ["grayscale", "contrast", "brighter", "crop-5pct", "crop-8pct-asymmetric"])
+@pytest.mark.parametrize("edit", EDITS)
 def test_real_edits_are_edits(edit: str, library_holds: str) -> None:
-    """At camera size (3000 x 2000): grayscale, contrast, +30% brightness (Pillow, clipping per
-    channel), a crop of 5% per edge, and a crop of 8% from the left and top; either way round:
-    an edit on the card of a library original, and the card's original of an edit (an export)
-    the library holds, which is the usual case (a card keeps what the camera wrote)."""
+    """At camera size (3000 x 2000), each edit of helpers.edited either way round: an edit on the
+    card of a library original, and the card's original of an edit (an export) the library
+    holds, which is the usual case (a card keeps what the camera wrote)."""
     img = camera(6)
-    h, w = img.shape[:2]
-    if edit == "grayscale":
-        edited = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    elif edit == "contrast":
-        edited = cv2.convertScaleAbs(img, alpha=0.85, beta=10)
-    elif edit == "brighter":
-        rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))).enhance(1.3)
-        edited = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
-    elif edit == "crop-5pct":
-        edited = img[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
-    else:
-        edited = img[h * 8 // 100 :, w * 8 // 100 :]
-    needle, library = (edited, img) if library_holds == "original" else (img, edited)
+    changed = edited(img, edit)
+    needle, library = (changed, img) if library_holds == "original" else (img, changed)
     assert tier(jpeg(needle), jpeg(library), Tier.EDITED) is Tier.EDITED
 
 

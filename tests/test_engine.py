@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from helpers import camera, encode, frame, photo, pillow_bytes, write
-from PIL import Image, ImageEnhance
+from helpers import camera, edited, encode, frame, photo, pillow_bytes, write
+from PIL import Image
 
 from hashwatchd.engine import Engine
 from hashwatchd.formats import DEFAULT_MAX_PIXELS
@@ -225,9 +224,7 @@ def test_a_check_that_could_not_be_made_is_made_again_later(
     up = cv2.resize(PICS[0], (480, 360), interpolation=cv2.INTER_CUBIC)
     write(tmp_path / "card/up.jpg", encode(up, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
     with _FailingChecks(1, DEFAULT_MAX_PIXELS) as failing:
-        engine = Engine(Store.open(tmp_path / "state"), failing)
-        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
-        engine.load()
+        engine = _engine(tmp_path, failing, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
         engine.sync()
         engine.refresh()
         up_path = _b(tmp_path / "card/up.jpg")
@@ -248,9 +245,7 @@ def test_checks_that_could_not_be_made_are_made_again_when_a_root_comes_online(
     write(tmp_path / "lib/0.png", encode(PICS[0], ".png"))
     write(tmp_path / "card/a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
     with _FailingChecks(1, DEFAULT_MAX_PIXELS) as failing:
-        engine = Engine(Store.open(tmp_path / "state"), failing)
-        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
-        engine.load()
+        engine = _engine(tmp_path, failing, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
         engine.sync()
         engine.refresh()
         needle = _b(tmp_path / "card/a.jpg")
@@ -297,7 +292,7 @@ def test_a_card_original_whose_export_the_library_holds_is_edited(tmp_path: Path
     it. Both are `edited`: the tone curve and the crop are fitted from the card's original."""
     bright_src, crop_src = camera(7), camera(8)
     h, w = crop_src.shape[:2]
-    write(tmp_path / "lib/IMG_0005-edit.jpg", pillow_bytes(_brighter(bright_src), "JPEG", quality=90))
+    write(tmp_path / "lib/IMG_0005-edit.jpg", pillow_bytes(edited(bright_src, "brighter"), "JPEG", quality=90))
     cut = crop_src[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
     write(tmp_path / "lib/IMG_0006-crop.jpg", encode(cut, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90))
     write(tmp_path / "card/IMG_0005.JPG", encode(bright_src, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
@@ -342,9 +337,7 @@ def test_alike_pairs_in_one_batch_are_confirmed_once(tmp_path: Path, monkeypatch
     for copy in ("first", "second"):
         write(tmp_path / "card" / copy / "a.jpg", encode(PICS[0], ".jpg", cv2.IMWRITE_JPEG_QUALITY, 85))
     with _CountingChecks(2, DEFAULT_MAX_PIXELS) as counting:
-        engine = Engine(Store.open(tmp_path / "state"), counting)
-        engine.set_roots({_b(tmp_path / "lib"): Role.HAYSTACK, _b(tmp_path / "card"): Role.NEEDLE})
-        engine.load()
+        engine = _engine(tmp_path, counting, {"lib": Role.HAYSTACK, "card": Role.NEEDLE})
         engine.sync()
         engine.refresh()
         refused = counting.asked[0]
@@ -387,12 +380,6 @@ def _shot_exif(subsec: str, orientation: int = 1) -> Image.Exif:
     return exif
 
 
-def _brighter(bgr: np.ndarray) -> np.ndarray:
-    """A +30% brightness export (Pillow's Brightness, which clips each channel)."""
-    rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))).enhance(1.3)
-    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
-
-
 def test_every_same_and_edited_is_confirmed_on_pixels(tmp_path: Path, pool: Pool) -> None:
     """At 16x16 all these needles are the library picture; at full resolution copies of the shot
     stay `same`, real edits are `edited`, and other moments of the scene are `missing`: the next
@@ -415,7 +402,7 @@ def test_every_same_and_edited_is_confirmed_on_pixels(tmp_path: Path, pool: Pool
             cv2.putText(shot.copy(), "2016 (c)", (80, 1120), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4), ".jpg"
         ),
         "edits/crop.jpg": encode(big[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100], ".jpg"),
-        "edits/brighter.jpg": pillow_bytes(_brighter(big), "JPEG", quality=92),
+        "edits/brighter.jpg": pillow_bytes(edited(big, "brighter"), "JPEG", quality=92),
     }
     for name, data in card.items():
         write(tmp_path / "card" / name, data)

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import pytest
-from helpers import camera, encode, exif_rotated_jpeg, photo, pillow_bytes
-from PIL import Image, ImageEnhance
+from helpers import EDITS, camera, edited, encode, exif_rotated_jpeg, photo, pillow_bytes
 
 from hashwatchd.decode import decode
 from hashwatchd.features import dhash, fingerprint, phash, to_hex
@@ -131,32 +130,21 @@ def test_camera_size_edits_are_edits(camera_photo: np.ndarray) -> None:
     per channel) are edits: the crop's tone is compared with its window of the library picture
     (the borders it drops moved the whole picture's mean and contrast past the bounds), and the
     brighter export's colour is the library's scaled up (Lab a*, b* grow with lightness)."""
-    h, w = camera_photo.shape[:2]
     library = fp(encode(camera_photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
-    crop = camera_photo[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
+    crop = edited(camera_photo, "crop-5pct")
     assert classify(fp(encode(crop, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92)), library) is Tier.EDITED
-    brighter = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2RGB))).enhance(1.3)
-    rgb = cv2.cvtColor(np.asarray(brighter), cv2.COLOR_RGB2BGR)
+    rgb = edited(camera_photo, "brighter")
     assert classify(fp(pillow_bytes(rgb, "JPEG", quality=92)), library) is Tier.EDITED
 
 
-@pytest.mark.parametrize("edit", ["contrast", "brighter", "crop-5pct", "crop-8pct-asymmetric"])
+@pytest.mark.parametrize("edit", [e for e in EDITS if e != "grayscale"])
 def test_an_edit_the_library_holds_is_found(camera_photo: np.ndarray, edit: str) -> None:
     """The usual way round: the card keeps what the camera wrote, the library holds the export
     (brighter, less contrast, cropped). The thumbnails let it through to the confirmation as
     they do the other way round. A black-and-white export is not: see the next test."""
-    h, w = camera_photo.shape[:2]
-    if edit == "contrast":
-        edited = cv2.convertScaleAbs(camera_photo, alpha=0.85, beta=10)
-    elif edit == "brighter":
-        rgb = ImageEnhance.Brightness(Image.fromarray(cv2.cvtColor(camera_photo, cv2.COLOR_BGR2RGB))).enhance(1.3)
-        edited = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
-    elif edit == "crop-5pct":
-        edited = camera_photo[h * 5 // 100 : h - h * 5 // 100, w * 5 // 100 : w - w * 5 // 100]
-    else:
-        edited = camera_photo[h * 8 // 100 :, w * 8 // 100 :]
+    export = edited(camera_photo, edit)
     card = fp(encode(camera_photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
-    assert classify(card, fp(encode(edited, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))) is Tier.EDITED
+    assert classify(card, fp(encode(export, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))) is Tier.EDITED
 
 
 def _gradient(c1: tuple[int, int, int], c2: tuple[int, int, int]) -> np.ndarray:
